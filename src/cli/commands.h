@@ -1,0 +1,11 @@
+// Each drawbridge subcommand lives in its own cmd_<name>.cpp and registers itself here.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace db::cli {
+
+void register_run(CLI::App& app);
+void register_info(CLI::App& app);
+void register_synth(CLI::App& app);
+
+}  // namespace db::cli
