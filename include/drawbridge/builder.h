@@ -1,0 +1,41 @@
+// The model graph builder: turns an architecture into operators, once, for every consumer —
+// the executor (real weights), virtual devices, and the planner (meta weights, shapes only).
+#pragma once
+#include <vector>
+
+#include "drawbridge/graph.h"
+#include "drawbridge/model.h"
+
+namespace db {
+
+// The KV cache: per layer, keys and values [head_dim, n_head_kv, n_ctx] in `dtype`. With
+// allocate=false the tensors are meta (for planning).
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int n_ctx, DType dtype, bool allocate);
+  int n_ctx() const { return n_ctx_; }
+  DType dtype() const { return dtype_; }
+  const Tensor& k(int layer) const { return k_[size_t(layer)]; }
+  const Tensor& v(int layer) const { return v_[size_t(layer)]; }
+  uint64_t bytes() const;
+
+ private:
+  int n_ctx_;
+  DType dtype_;
+  std::vector<Tensor> k_, v_;
+  std::vector<char> storage_;
+};
+
+struct ForwardGraph {
+  Graph graph;
+  int tokens = -1;     // leaf: i32 token ids [T]
+  int positions = -1;  // leaf: i32 positions [T]
+  int logits = -1;     // f32 [n_vocab, T or 1]
+};
+
+// Builds the forward pass of `n_tokens` tokens following `n_past` cached ones. With
+// last_logits_only, logits are computed for the last token only (generation); otherwise for all.
+ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_tokens, int n_past,
+                           bool last_logits_only);
+
+}  // namespace db

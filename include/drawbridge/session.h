@@ -1,0 +1,47 @@
+// An inference session: a model, its KV cache and a backend; evaluates tokens and returns logits.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drawbridge/builder.h"
+#include "drawbridge/model.h"
+#include "drawbridge/tokenizer.h"
+
+namespace db {
+
+namespace cpu {
+class CpuBackend;
+}
+
+struct SessionOptions {
+  int n_ctx = 0;       // 0: min(model training context, 4096)
+  int n_threads = 0;   // 0: hardware concurrency
+  int n_batch = 512;   // tokens per forward pass during prompt processing
+  DType kv_dtype = DType::F16;
+};
+
+class Session {
+ public:
+  Session(const Model& model, const SessionOptions& options);
+  ~Session();
+  // Appends tokens to the sequence and returns the logits of the last one (n_vocab floats,
+  // valid until the next call). Throws db::Error when the context would overflow.
+  const float* eval(const std::vector<Token>& tokens);
+  void reset() { n_past_ = 0; }
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return cache_.n_ctx(); }
+  int n_threads() const;
+  const Model& model() const { return model_; }
+
+ private:
+  const Model& model_;
+  SessionOptions options_;
+  KvCache cache_;
+  std::unique_ptr<cpu::CpuBackend> backend_;
+  std::vector<float> logits_;
+  int n_past_ = 0;
+};
+
+}  // namespace db

@@ -1,0 +1,55 @@
+// The CPU kernel contract. Every op kernel runs on all threads of the pool at once and splits its
+// own work by (ith, nth); it may call ctx.barrier() between phases. Kernels read operands from
+// node sources and write node.out, all of which are allocated before the graph runs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "drawbridge/graph.h"
+
+namespace db::cpu {
+
+class ThreadPool;
+
+struct KernelCtx {
+  int ith = 0;
+  int nth = 1;
+  void* work = nullptr;  // scratch shared by the threads of this op (size from work_size())
+  size_t work_bytes = 0;
+  ThreadPool* pool = nullptr;
+  void barrier() const;
+};
+
+// Rows [begin, end) of `n` that thread ith of nth handles.
+inline void split_rows(int64_t n, int ith, int nth, int64_t& begin, int64_t& end) {
+  const int64_t per = (n + nth - 1) / nth;
+  begin = std::min<int64_t>(n, per * ith);
+  end = std::min<int64_t>(n, begin + per);
+}
+
+using KernelFn = void (*)(const KernelCtx& ctx, const Graph& g, const Node& node);
+
+// The kernel for an op, or null when the CPU backend has none.
+KernelFn kernel_for(Op op);
+// Whether the CPU can run this node (op and dtypes), with the reason when not.
+bool cpu_supports(const Graph& g, const Node& node, std::string* why);
+// Scratch bytes this node needs (e.g. activations converted to the weight's dot-product type).
+size_t work_size(const Graph& g, const Node& node, int n_threads);
+
+// Kernels, one op family per file.
+void kernel_embed(const KernelCtx&, const Graph&, const Node&);
+void kernel_matmul(const KernelCtx&, const Graph&, const Node&);
+void kernel_add(const KernelCtx&, const Graph&, const Node&);
+void kernel_mul(const KernelCtx&, const Graph&, const Node&);
+void kernel_scale(const KernelCtx&, const Graph&, const Node&);
+void kernel_silu(const KernelCtx&, const Graph&, const Node&);
+void kernel_gelu(const KernelCtx&, const Graph&, const Node&);
+void kernel_swiglu(const KernelCtx&, const Graph&, const Node&);
+void kernel_softmax(const KernelCtx&, const Graph&, const Node&);
+void kernel_rms_norm(const KernelCtx&, const Graph&, const Node&);
+void kernel_rope(const KernelCtx&, const Graph&, const Node&);
+void kernel_kv_store(const KernelCtx&, const Graph&, const Node&);
+void kernel_attention(const KernelCtx&, const Graph&, const Node&);
+void kernel_convert(const KernelCtx&, const Graph&, const Node&);
+
+}  // namespace db::cpu

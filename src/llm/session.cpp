@@ -1,0 +1,59 @@
+#include "drawbridge/session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "backends/cpu/cpu_backend.h"
+#include "drawbridge/error.h"
+
+namespace db {
+
+namespace {
+
+SessionOptions resolve(const Model& m, SessionOptions o) {
+  if (o.n_ctx == 0) o.n_ctx = std::min(m.config().n_ctx_train, 4096);
+  if (o.n_threads == 0) o.n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  DB_CHECK(o.n_ctx > 0 && o.n_ctx <= (1 << 24), "[session] context size {} must be in 1..16777216", o.n_ctx);
+  DB_CHECK(o.n_threads >= 1 && o.n_threads <= 1024, "[session] thread count {} must be in 1..1024", o.n_threads);
+  DB_CHECK(o.n_batch >= 1, "[session] batch size {} must be positive", o.n_batch);
+  return o;
+}
+
+}  // namespace
+
+Session::Session(const Model& model, const SessionOptions& options)
+    : model_(model),
+      options_(resolve(model, options)),
+      cache_(model.config(), options_.n_ctx, options_.kv_dtype, /*allocate=*/true),
+      backend_(std::make_unique<cpu::CpuBackend>(options_.n_threads)) {
+  logits_.resize(size_t(model.config().n_vocab));
+}
+
+Session::~Session() = default;
+
+int Session::n_threads() const { return backend_->n_threads(); }
+
+const float* Session::eval(const std::vector<Token>& tokens) {
+  DB_CHECK(!tokens.empty(), "[session] nothing to evaluate");
+  DB_CHECK(int64_t(n_past_) + int64_t(tokens.size()) <= n_ctx(),
+           "[session] {} tokens do not fit: {} already in a context of {}", tokens.size(), n_past_, n_ctx());
+  const int n_vocab = model_.config().n_vocab;
+  for (Token t : tokens)
+    DB_CHECK(t >= 0 && t < n_vocab, "[session] token id {} is outside the vocabulary (0..{})", t, n_vocab - 1);
+  for (size_t start = 0; start < tokens.size(); start += size_t(options_.n_batch)) {
+    const int n = int(std::min(tokens.size() - start, size_t(options_.n_batch)));
+    ForwardGraph fg = build_forward(model_, cache_, n, n_past_, /*last_logits_only=*/true);
+    std::vector<int32_t> ids(tokens.begin() + long(start), tokens.begin() + long(start) + n);
+    std::vector<int32_t> pos(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) pos[size_t(i)] = n_past_ + i;
+    fg.graph.node(fg.tokens).out.data = ids.data();
+    fg.graph.node(fg.positions).out.data = pos.data();
+    backend_->compute(fg.graph);
+    std::memcpy(logits_.data(), fg.graph.node(fg.logits).out.data, logits_.size() * sizeof(float));
+    n_past_ += n;
+  }
+  return logits_.data();
+}
+
+}  // namespace db
