@@ -22,7 +22,8 @@ enum class ValueType : uint32_t {
 std::string_view value_type_name(ValueType t);
 
 // One metadata value. Scalars keep their GGUF type; arrays keep their element type and hold their
-// elements widened (all integers as int64, all floats as double, strings as std::string).
+// elements widened (all integers as int64, all floats as double, strings as std::string); u64
+// array elements keep their bit pattern in the int64.
 struct Value {
   ValueType type = ValueType::UINT32;
   ValueType elem_type = ValueType::UINT32;  // only for ARRAY
