@@ -11,15 +11,14 @@
 
 namespace db {
 
-namespace cpu {
-class CpuBackend;
-}
+class Device;
 
 struct SessionOptions {
   int n_ctx = 0;       // 0: min(model training context, 4096)
   int n_threads = 0;   // 0: hardware concurrency
   int n_batch = 512;   // tokens per forward pass during prompt processing
   DType kv_dtype = DType::F16;
+  std::string device = "cpu";  // a registry id: "cpu", "sim:<chip>"
 };
 
 class Session {
@@ -34,12 +33,13 @@ class Session {
   int n_ctx() const { return cache_.n_ctx(); }
   int n_threads() const;
   const Model& model() const { return model_; }
+  Device& device() { return *device_; }
 
  private:
   const Model& model_;
   SessionOptions options_;
   KvCache cache_;
-  std::unique_ptr<cpu::CpuBackend> backend_;
+  std::unique_ptr<Device> device_;
   std::vector<float> logits_;
   int n_past_ = 0;
 };

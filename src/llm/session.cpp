@@ -4,7 +4,7 @@
 #include <cstring>
 #include <thread>
 
-#include "backends/cpu/cpu_backend.h"
+#include "drawbridge/device.h"
 #include "drawbridge/error.h"
 
 namespace db {
@@ -26,13 +26,19 @@ Session::Session(const Model& model, const SessionOptions& options)
     : model_(model),
       options_(resolve(model, options)),
       cache_(model.config(), options_.n_ctx, options_.kv_dtype, /*allocate=*/true),
-      backend_(std::make_unique<cpu::CpuBackend>(options_.n_threads)) {
+      device_([&] {
+        register_builtin_devices();
+        return Registry::global().create(options_.device, DeviceOptions{options_.n_threads});
+      }()) {
   logits_.resize(size_t(model.config().n_vocab));
+  // Check once, before any work, that the device runs every op of this model (no silent fallback).
+  ForwardGraph probe = build_forward(model_, cache_, 1, 0, true);
+  schedule(probe.graph, {device_.get()}, /*allow_fallback=*/false);
 }
 
 Session::~Session() = default;
 
-int Session::n_threads() const { return backend_->n_threads(); }
+int Session::n_threads() const { return device_->n_threads(); }
 
 const float* Session::eval(const std::vector<Token>& tokens) {
   DB_CHECK(!tokens.empty(), "[session] nothing to evaluate");
@@ -49,7 +55,7 @@ const float* Session::eval(const std::vector<Token>& tokens) {
     for (int i = 0; i < n; ++i) pos[size_t(i)] = n_past_ + i;
     fg.graph.node(fg.tokens).out.data = ids.data();
     fg.graph.node(fg.positions).out.data = pos.data();
-    backend_->compute(fg.graph);
+    device_->compute(fg.graph);
     std::memcpy(logits_.data(), fg.graph.node(fg.logits).out.data, logits_.size() * sizeof(float));
     n_past_ += n;
   }
