@@ -94,10 +94,8 @@ const DotTraits* dot_traits_ref(DType weight) {
     case DType::BF16: return &kBF16;
     case DType::Q8_0: return &kQ8_0;
     case DType::Q4_0: return &kQ4_0;
-    default: return nullptr;
+    default: return dot_traits_ref_quants(weight);
   }
 }
-
-const DotTraits* dot_traits(DType weight) { return dot_traits_ref(weight); }
 
 }  // namespace db::cpu

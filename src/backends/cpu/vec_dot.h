@@ -23,5 +23,7 @@ struct DotTraits {
 const DotTraits* dot_traits(DType weight);
 // The portable reference traits (for tests of optimized kernels).
 const DotTraits* dot_traits_ref(DType weight);
+// Reference traits of the further block formats (K-quants, Q4_1, Q5_x, IQ4_NL); in vec_dot_quants.cpp.
+const DotTraits* dot_traits_ref_quants(DType weight);
 
 }  // namespace db::cpu
