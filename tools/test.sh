@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds Drawbridge and runs the whole test suite; with --sanitize, a second time under
+# AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+run_suite() {  # <build dir> <extra cmake args...>
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+}
+
+run_suite build
+if [[ "${1:-}" == "--sanitize" ]]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_suite build-asan -DDRAWBRIDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
