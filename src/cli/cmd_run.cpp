@@ -21,6 +21,7 @@ struct RunArgs {
   int n_threads = 0;
   int n_batch = 512;
   SamplerOptions sampler;
+  bool print_ids = false;
 };
 
 void run(const RunArgs& a) {
@@ -45,6 +46,11 @@ void run(const RunArgs& a) {
     std::fflush(stdout);
   });
   std::fputs("\n\n", stdout);  // as llama.cpp's completion tool ends its output
+  if (a.print_ids) {  // prompt ids, then generated ids: one line each, for comparisons with peers
+    for (int i = 0; i < int(st.tokens.size()); ++i)
+      std::printf("%s%d", i == 0 ? "" : i == st.n_prompt ? "\n" : " ", st.tokens[size_t(i)]);
+    std::printf("\n");
+  }
   std::fflush(stdout);
   if (st.context_full) std::fprintf(stderr, "note: stopped because the context (%d tokens) is full\n", session.n_ctx());
   std::fprintf(stderr, "prompt:     %5d tokens in %8.3f s = %9.2f tokens/s\n", st.n_prompt, st.prompt_seconds,
@@ -72,6 +78,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("--repeat-penalty", args->sampler.repeat_penalty, "Repetition penalty (1: off)");
   cmd->add_option("--repeat-last-n", args->sampler.repeat_last_n, "Tokens the penalty looks back on");
   cmd->add_option("-s,--seed", args->sampler.seed, "Random seed");
+  cmd->add_flag("--print-ids", args->print_ids, "After the text, print the prompt and generated token ids");
   cmd->callback([args] { run(*args); });
 }
 
