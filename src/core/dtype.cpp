@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/quant_k.h"
 #include "core/quant_ref.h"
 #include "drawbridge/error.h"
 
@@ -60,18 +61,18 @@ constexpr DTypeInfo kTable[] = {
     {DType::F16, "f16", 1, 2, false, f16_to_float, f16_from_float},
     {DType::BF16, "bf16", 1, 2, false, bf16_to_float, bf16_from_float},
     {DType::Q4_0, "q4_0", 32, 18, true, dequantize_q4_0, quantize_q4_0},
-    {DType::Q4_1, "q4_1", 32, 20, true, nullptr, nullptr},
-    {DType::Q5_0, "q5_0", 32, 22, true, nullptr, nullptr},
-    {DType::Q5_1, "q5_1", 32, 24, true, nullptr, nullptr},
+    {DType::Q4_1, "q4_1", 32, 20, true, dequantize_q4_1, quantize_q4_1},
+    {DType::Q5_0, "q5_0", 32, 22, true, dequantize_q5_0, quantize_q5_0},
+    {DType::Q5_1, "q5_1", 32, 24, true, dequantize_q5_1, quantize_q5_1},
     {DType::Q8_0, "q8_0", 32, 34, true, dequantize_q8_0, quantize_q8_0},
-    {DType::Q8_1, "q8_1", 32, 36, true, nullptr, nullptr},
-    {DType::Q2_K, "q2_K", 256, 84, true, nullptr, nullptr},
-    {DType::Q3_K, "q3_K", 256, 110, true, nullptr, nullptr},
-    {DType::Q4_K, "q4_K", 256, 144, true, nullptr, nullptr},
-    {DType::Q5_K, "q5_K", 256, 176, true, nullptr, nullptr},
-    {DType::Q6_K, "q6_K", 256, 210, true, nullptr, nullptr},
-    {DType::Q8_K, "q8_K", 256, 292, true, nullptr, nullptr},
-    {DType::IQ4_NL, "iq4_nl", 32, 18, true, nullptr, nullptr},
+    {DType::Q8_1, "q8_1", 32, 36, true, dequantize_q8_1, quantize_q8_1},
+    {DType::Q2_K, "q2_K", 256, 84, true, dequantize_q2_k, quantize_q2_k},
+    {DType::Q3_K, "q3_K", 256, 110, true, dequantize_q3_k, quantize_q3_k},
+    {DType::Q4_K, "q4_K", 256, 144, true, dequantize_q4_k, quantize_q4_k},
+    {DType::Q5_K, "q5_K", 256, 176, true, dequantize_q5_k, quantize_q5_k},
+    {DType::Q6_K, "q6_K", 256, 210, true, dequantize_q6_k, quantize_q6_k},
+    {DType::Q8_K, "q8_K", 256, 292, true, dequantize_q8_k, quantize_q8_k},
+    {DType::IQ4_NL, "iq4_nl", 32, 18, true, dequantize_iq4_nl, quantize_iq4_nl},
     {DType::I8, "i8", 1, 1, false, nullptr, nullptr},
     {DType::I16, "i16", 1, 2, false, nullptr, nullptr},
     {DType::I32, "i32", 1, 4, false, nullptr, nullptr},
