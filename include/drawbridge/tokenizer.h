@@ -65,6 +65,7 @@ class Tokenizer {
  protected:
   explicit Tokenizer(Vocab v) : vocab_(std::move(v)) {}
   Vocab vocab_;
+  std::vector<Token> eog_ids_;  // sorted; filled by the implementation
 };
 
 }  // namespace db
