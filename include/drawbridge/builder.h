@@ -3,16 +3,22 @@
 #pragma once
 #include <vector>
 
+#include "drawbridge/buffer.h"
 #include "drawbridge/graph.h"
 #include "drawbridge/model.h"
 
 namespace db {
 
-// The KV cache: per layer, keys and values [head_dim, n_head_kv, n_ctx] in `dtype`. With
-// allocate=false the tensors are meta (for planning).
+// The KV cache: per layer, keys and values [head_dim, n_head_kv, n_ctx] in `dtype`, in one
+// buffer. Without a buffer the tensors are meta (for planning).
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, int n_ctx, DType dtype, bool allocate);
+  KvCache(const ModelConfig& config, int n_ctx, DType dtype, std::unique_ptr<Buffer> storage);
+  // allocate=false: meta tensors; true: host memory.
+  KvCache(const ModelConfig& config, int n_ctx, DType dtype, bool allocate)
+      : KvCache(config, n_ctx, dtype, allocate ? Buffer::host(bytes_needed(config, n_ctx, dtype)) : nullptr) {}
+  // The bytes a cache of this shape needs.
+  static uint64_t bytes_needed(const ModelConfig& config, int n_ctx, DType dtype);
   int n_ctx() const { return n_ctx_; }
   DType dtype() const { return dtype_; }
   const Tensor& k(int layer) const { return k_[size_t(layer)]; }
@@ -23,7 +29,7 @@ class KvCache {
   int n_ctx_;
   DType dtype_;
   std::vector<Tensor> k_, v_;
-  std::vector<char> storage_;
+  std::unique_ptr<Buffer> storage_;
 };
 
 struct ForwardGraph {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "drawbridge/buffer.h"
 #include "drawbridge/graph.h"
 
 namespace db {
@@ -37,6 +38,8 @@ class Device {
   // Executes the whole graph. Activations stay valid until the next compute().
   virtual void compute(Graph& g) = 0;
   virtual int n_threads() const { return 1; }
+  // Memory on this device (host memory unless the device has its own).
+  virtual std::unique_ptr<Buffer> allocate(size_t bytes) const { return Buffer::host(bytes); }
 };
 
 // Device kinds register a factory; ids are "<kind>" or "<kind>:<name>".

@@ -38,8 +38,8 @@ class Session {
  private:
   const Model& model_;
   SessionOptions options_;
-  KvCache cache_;
   std::unique_ptr<Device> device_;
+  KvCache cache_;
   std::vector<float> logits_;
   int n_past_ = 0;
 };

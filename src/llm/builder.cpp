@@ -7,21 +7,27 @@
 
 namespace db {
 
-KvCache::KvCache(const ModelConfig& c, int n_ctx, DType dtype, bool allocate) : n_ctx_(n_ctx), dtype_(dtype) {
+KvCache::KvCache(const ModelConfig& c, int n_ctx, DType dtype, std::unique_ptr<Buffer> storage)
+    : n_ctx_(n_ctx), dtype_(dtype), storage_(std::move(storage)) {
   DB_CHECK(n_ctx > 0 && n_ctx <= (1 << 24), "[kv_cache] context size {} must be in 1..16777216", n_ctx);
   for (int l = 0; l < c.n_layer; ++l) {
     k_.push_back(make_tensor(fmt::format("cache_k.{}", l), dtype, {c.head_dim, c.n_head_kv, n_ctx, 1}));
     v_.push_back(make_tensor(fmt::format("cache_v.{}", l), dtype, {c.head_dim, c.n_head_kv, n_ctx, 1}));
   }
-  if (!allocate) return;
-  storage_.resize(bytes());
-  char* p = storage_.data();
+  if (!storage_) return;
+  DB_CHECK(storage_->size() >= bytes(), "[kv_cache] buffer of {} bytes is smaller than the {} needed", storage_->size(),
+           bytes());
+  char* p = static_cast<char*>(storage_->data());
   for (int l = 0; l < c.n_layer; ++l) {
     k_[size_t(l)].data = p;
     p += k_[size_t(l)].nbytes();
     v_[size_t(l)].data = p;
     p += v_[size_t(l)].nbytes();
   }
+}
+
+uint64_t KvCache::bytes_needed(const ModelConfig& c, int n_ctx, DType dtype) {
+  return 2ull * uint64_t(c.n_layer) * row_bytes(dtype, int64_t(c.head_dim) * c.n_head_kv) * uint64_t(n_ctx);
 }
 
 uint64_t KvCache::bytes() const {

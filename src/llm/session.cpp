@@ -25,11 +25,12 @@ SessionOptions resolve(const Model& m, SessionOptions o) {
 Session::Session(const Model& model, const SessionOptions& options)
     : model_(model),
       options_(resolve(model, options)),
-      cache_(model.config(), options_.n_ctx, options_.kv_dtype, /*allocate=*/true),
       device_([&] {
         register_builtin_devices();
         return Registry::global().create(options_.device, DeviceOptions{options_.n_threads});
-      }()) {
+      }()),
+      cache_(model.config(), options_.n_ctx, options_.kv_dtype,
+             device_->allocate(KvCache::bytes_needed(model.config(), options_.n_ctx, options_.kv_dtype))) {
   logits_.resize(size_t(model.config().n_vocab));
   // Check once, before any work, that the device runs every op of this model (no silent fallback).
   ForwardGraph probe = build_forward(model_, cache_, 1, 0, true);

@@ -24,7 +24,7 @@ ModelConfig tinyllama() {
 
 TEST(Builder, MetaGraphHasTheModelsFlops) {
   auto model = Model::meta(tinyllama(), DType::Q4_0);
-  KvCache cache(model->config(), 2048, DType::F16, /*allocate=*/false);
+  KvCache cache(model->config(), 2048, DType::F16, nullptr);
   EXPECT_EQ(cache.bytes(), 2ull * 22 * 2048 * 256 * 2);
   const int T = 16;
   ForwardGraph fg = build_forward(*model, cache, T, 100, /*last_logits_only=*/false);
@@ -52,7 +52,7 @@ TEST(Builder, LastLogitsOnlyAndQwen2Bias) {
   c.rope_type = RopeType::Neox;
   c.n_layer = 2;
   auto model = Model::meta(c, DType::F16);
-  KvCache cache(c, 64, DType::F16, false);
+  KvCache cache(c, 64, DType::F16, nullptr);
   ForwardGraph fg = build_forward(*model, cache, 8, 0, /*last_logits_only=*/true);
   EXPECT_EQ(fg.graph.node(fg.logits).out.ne[1], 1);
   int adds = 0;
@@ -62,7 +62,7 @@ TEST(Builder, LastLogitsOnlyAndQwen2Bias) {
 
 TEST(Builder, RejectsBatchesOverTheContext) {
   auto model = Model::meta(tinyllama(), DType::F16);
-  KvCache cache(model->config(), 32, DType::F16, false);
+  KvCache cache(model->config(), 32, DType::F16, nullptr);
   EXPECT_THROW(build_forward(*model, cache, 16, 20, true), Error);
   EXPECT_THROW(build_forward(*model, cache, 0, 0, true), Error);
 }
