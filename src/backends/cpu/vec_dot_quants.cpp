@@ -84,8 +84,11 @@ float dot_iq4_nl_q8_0(int64_t n, const void* xv, const void* yv) {
 // index mod 8) as ggml does, so the float sums below see the same partial sums.
 struct Lanes {
   int32_t v[8] = {};
-  void add(const int8_t* q, const int8_t* a, int count, int scale) {
-    for (int l = 0; l < count; ++l) v[l % 8] += scale * (int(q[l]) * int(a[l]));
+  // Adds scale * dot(q, a) over COUNT elements (a multiple of 8), element i into lane i % 8.
+  template <int COUNT>
+  void add(const int8_t* q, const int8_t* a, int scale) {
+    for (int c = 0; c < COUNT; c += 8)
+      for (int l = 0; l < 8; ++l) v[l] += scale * (int(q[c + l]) * int(a[c + l]));
   }
 };
 
@@ -133,13 +136,15 @@ float dot_q2_k_q8_k(int64_t n, const void* xv, const void* yv) {
   return sum;
 }
 
-// Unpacks a Q3_K block to signed quants in [-4, 3].
+// Unpacks a Q3_K block to signed quants in [-4, 3]: per 128 elements, four 2-bit planes of the
+// same 32 bytes, each with its hmask bit (clear means minus 4).
 void unpack_q3_k(const BlockQ3_K& x, int8_t* a) {
-  for (int e = 0; e < QK_K; ++e) {
-    const int low = (x.qs[(e / 128) * 32 + e % 32] >> (2 * ((e / 32) % 4))) & 3;
-    const bool high = x.hmask[e % 32] & (1 << (e / 32));
-    a[e] = int8_t(low - (high ? 0 : 4));
-  }
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k, a += 32) {
+      const uint8_t* q = x.qs + 32 * h;
+      const uint8_t m = uint8_t(1 << (4 * h + k));
+      for (int l = 0; l < 32; ++l) a[l] = int8_t(((q[l] >> (2 * k)) & 3) - ((x.hmask[l] & m) ? 0 : 4));
+    }
 }
 
 float dot_q3_k_q8_k(int64_t n, const void* xv, const void* yv) {
@@ -151,7 +156,7 @@ float dot_q3_k_q8_k(int64_t n, const void* xv, const void* yv) {
     unpack_q3_k(x[b], a);
     q3_k_scales(x[b].scales, sc);
     Lanes lanes;
-    for (int j = 0; j < 16; ++j) lanes.add(y[b].qs + 16 * j, a + 16 * j, 16, sc[j]);
+    for (int j = 0; j < 16; ++j) lanes.add<16>(y[b].qs + 16 * j, a + 16 * j, sc[j]);
     sums.add(fp16_to_fp32(x[b].d) * y[b].d, lanes);
   }
   return sums.total(0.0f);
@@ -171,37 +176,43 @@ float dot_k4_q8_k(int64_t n, const void* xv, const void* yv) {
     for (int j = 0; j < 8; ++j) k4_scale_min(j, x[b].scales, sc[j], mins[j]);
     const int summ = min_correction(y[b], mins, 2);
     Lanes lanes;
-    for (int j = 0; j < 8; ++j) lanes.add(y[b].qs + 32 * j, a + 32 * j, 32, sc[j]);
+    for (int j = 0; j < 8; ++j) lanes.add<32>(y[b].qs + 32 * j, a + 32 * j, sc[j]);
     sums.add(fp16_to_fp32(x[b].d) * y[b].d, lanes);
     sum -= fp16_to_fp32(x[b].dmin) * y[b].d * float(summ);
   }
   return sums.total(sum);
 }
 
+// Q4_K/Q5_K: each 32 bytes of qs hold two sub-blocks (low nibbles, then high nibbles); Q5_K's
+// fifth bit of sub-block j is bit j of qh[l].
 void unpack_q4_k(const BlockQ4_K& x, int8_t* a) {
-  for (int e = 0; e < QK_K; ++e) {
-    const uint8_t byte = x.qs[(e / 64) * 32 + e % 32];
-    a[e] = int8_t((e / 32) % 2 ? byte >> 4 : byte & 0xF);
+  for (int j = 0; j < 4; ++j, a += 64) {
+    const uint8_t* q = x.qs + 32 * j;
+    for (int l = 0; l < 32; ++l) a[l] = int8_t(q[l] & 0xF);
+    for (int l = 0; l < 32; ++l) a[l + 32] = int8_t(q[l] >> 4);
   }
 }
 
 void unpack_q5_k(const BlockQ5_K& x, int8_t* a) {
-  for (int e = 0; e < QK_K; ++e) {
-    const uint8_t byte = x.qs[(e / 64) * 32 + e % 32];
-    const int low = (e / 32) % 2 ? byte >> 4 : byte & 0xF;
-    a[e] = int8_t(low + ((x.qh[e % 32] >> (e / 32)) & 1) * 16);
+  for (int j = 0; j < 4; ++j, a += 64) {
+    const uint8_t* q = x.qs + 32 * j;
+    for (int l = 0; l < 32; ++l) a[l] = int8_t((q[l] & 0xF) | (((x.qh[l] >> (2 * j)) & 1) << 4));
+    for (int l = 0; l < 32; ++l) a[l + 32] = int8_t((q[l] >> 4) | (((x.qh[l] >> (2 * j + 1)) & 1) << 4));
   }
 }
 
+// Q6_K, per 128 elements: quarters 0 and 2 are the low and high nibbles of ql[l], quarters 1 and 3
+// those of ql[l + 32]; quarter k's top two bits are bits 2k..2k+1 of qh[l].
 void unpack_q6_k(const BlockQ6_K& x, int8_t* a) {
-  // Per 128 elements: quarter k (32 elements) takes nibble (k/2) of ql[l + 32*(k%2)] and bits
-  // 2k..2k+1 of qh[l].
-  for (int e = 0; e < QK_K; ++e) {
-    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-    const uint8_t lo_byte = x.ql[64 * h + l + 32 * (k % 2)];
-    const int lo = k / 2 ? lo_byte >> 4 : lo_byte & 0xF;
-    const int hi = (x.qh[32 * h + l] >> (2 * k)) & 3;
-    a[e] = int8_t((lo | (hi << 4)) - 32);
+  for (int h = 0; h < 2; ++h, a += 128) {
+    const uint8_t* ql = x.ql + 64 * h;
+    const uint8_t* qh = x.qh + 32 * h;
+    for (int l = 0; l < 32; ++l) {
+      a[l] = int8_t(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+      a[l + 32] = int8_t(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      a[l + 64] = int8_t(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      a[l + 96] = int8_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+    }
   }
 }
 
@@ -213,7 +224,7 @@ float dot_q6_k_q8_k(int64_t n, const void* xv, const void* yv) {
     int8_t a[QK_K];
     unpack_q6_k(x[b], a);
     Lanes lanes;
-    for (int j = 0; j < 16; ++j) lanes.add(y[b].qs + 16 * j, a + 16 * j, 16, x[b].scales[j]);
+    for (int j = 0; j < 16; ++j) lanes.add<16>(y[b].qs + 16 * j, a + 16 * j, x[b].scales[j]);
     sums.add(fp16_to_fp32(x[b].d) * y[b].d, lanes);
   }
   return sums.total(0.0f);
