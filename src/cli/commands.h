@@ -7,5 +7,6 @@ namespace db::cli {
 void register_run(CLI::App& app);
 void register_info(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace db::cli
