@@ -2,7 +2,9 @@
 #include <cstdio>
 #include <memory>
 
+#include "backends/virtual/sim_device.h"
 #include "cli/commands.h"
+#include "drawbridge/device.h"
 #include "drawbridge/error.h"
 #include "drawbridge/generate.h"
 #include "drawbridge/model.h"
@@ -22,7 +24,35 @@ struct RunArgs {
   int n_batch = 512;
   SamplerOptions sampler;
   bool print_ids = false;
+  std::string device = "cpu";
+  bool explain = false;
+  bool no_fallback = false;
 };
+
+// Where each op of one decode step would go, and why, with the host as the fallback candidate.
+// Execution itself never falls back: the session refuses an op its device lacks.
+void print_placement(const Model& model, const RunArgs& a) {
+  register_builtin_devices();
+  std::vector<std::unique_ptr<Device>> owned;
+  owned.push_back(Registry::global().create(a.device, DeviceOptions{1}));
+  if (a.device != "cpu") owned.push_back(Registry::global().create("cpu", DeviceOptions{1}));
+  std::vector<const Device*> devices;
+  for (const auto& d : owned) devices.push_back(d.get());
+  const int n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min(model.config().n_ctx_train, 4096);
+  KvCache cache(model.config(), n_ctx, SessionOptions().kv_dtype, /*allocate=*/false);
+  ForwardGraph fg = build_forward(model, cache, 1, 0, true);
+  const Placement p = schedule(fg.graph, devices, /*allow_fallback=*/!a.no_fallback);
+  std::fputs(explain(fg.graph, p, devices).c_str(), stderr);
+}
+
+void print_modeled_speed(Session& session, const GenerateStats& st, const std::string& id) {
+  const SimClock* clock = sim_clock(session.device());
+  if (!clock) return;
+  const ModeledSpeed m = modeled_speed(*clock, st.n_prompt);
+  std::fprintf(stderr, "modeled on %s: prompt %.2f t/s, generation %.2f t/s\n", id.c_str(), m.prompt_tps(),
+               m.generation_tps());
+  for (const auto& u : clock->unknowns()) std::fprintf(stderr, "  (an upper bound: not modeled: %s)\n", u.c_str());
+}
 
 void run(const RunArgs& a) {
   DB_CHECK(a.n_threads >= 0 && a.n_threads <= 1024, "[run] --threads {} must be in 1..1024", a.n_threads);
@@ -31,7 +61,9 @@ void run(const RunArgs& a) {
   a.sampler.validate();
   auto model = Model::load(a.model);
   auto tokenizer = Tokenizer::create(*model->vocab());
+  if (a.explain) print_placement(*model, a);
   SessionOptions so;
+  so.device = a.device;
   so.n_ctx = a.n_ctx;
   so.n_threads = a.n_threads;
   so.n_batch = a.n_batch;
@@ -58,6 +90,7 @@ void run(const RunArgs& a) {
   std::fprintf(stderr, "generation: %5d tokens in %8.3f s = %9.2f tokens/s (%d threads)\n", st.n_generated,
                st.generate_seconds, st.generate_seconds > 0 ? st.n_generated / st.generate_seconds : 0.0,
                session.n_threads());
+  print_modeled_speed(session, st, a.device);
 }
 
 }  // namespace
@@ -78,6 +111,10 @@ void register_run(CLI::App& app) {
   cmd->add_option("--repeat-penalty", args->sampler.repeat_penalty, "Repetition penalty (1: off)");
   cmd->add_option("--repeat-last-n", args->sampler.repeat_last_n, "Tokens the penalty looks back on");
   cmd->add_option("-s,--seed", args->sampler.seed, "Random seed");
+  cmd->add_option("--device", args->device, "Device: cpu or sim:<id> (see drawbridge devices)");
+  cmd->add_flag("--explain", args->explain, "Print where each op runs and why (stderr)");
+  cmd->add_flag("--no-fallback", args->no_fallback,
+                "Make an op the device lacks an error naming the op and the device, also in --explain");
   cmd->add_flag("--print-ids", args->print_ids, "After the text, print the prompt and generated token ids");
   cmd->callback([args] { run(*args); });
 }

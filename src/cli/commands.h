@@ -8,5 +8,6 @@ void register_run(CLI::App& app);
 void register_info(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_devices(CLI::App& app);
 
 }  // namespace db::cli

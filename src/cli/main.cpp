@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   db::cli::register_info(app);
   db::cli::register_synth(app);
   db::cli::register_quantize(app);
+  db::cli::register_devices(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

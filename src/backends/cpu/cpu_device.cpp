@@ -31,7 +31,8 @@ class CpuDevice final : public Device {
 
 }  // namespace
 
-void register_builtin_devices() {
+// Adds the "cpu" kind; register_builtin_devices (backends/virtual/registry.cpp) calls it.
+void register_cpu_device() {
   static const bool once = [] {
     Registry::global().add_kind("cpu", [](const std::string& id, const DeviceOptions& o) -> std::unique_ptr<Device> {
       DB_CHECK(id == "cpu", "[device] unknown device '{}' (the host CPU is 'cpu')", id);

@@ -1,0 +1,218 @@
+#include "perf/cost_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace db::perf {
+
+namespace {
+
+struct Alternative {
+  const char* format;
+  double passes;
+  const char* how;  // "{0}" = requested format, "{1}" = used format
+};
+
+// What a chip without the requested format does instead, in order of preference.
+std::vector<Alternative> alternatives(const std::string& requested) {
+  if (requested == "f32")
+    return {{"tf32", 1, "{0} runs as {1}"},
+            {"hf32", 1, "{0} runs as {1}"},
+            {"bf16", 3, "{0} split into 3 {1} passes"},
+            {"f16", 3, "{0} split into 3 {1} passes"}};
+  if (requested == "f16") return {{"bf16", 1, "{0} converted to {1}"}, {"f32", 1, "{0} widened to {1}"}};
+  if (requested == "bf16")
+    return {{"f16", 1, "{0} converted to {1}, FP32 accumulation"}, {"f32", 1, "{0} widened to {1}"}};
+  if (requested == "int8")
+    return {{"f16", 1, "dequantized to {1}"}, {"bf16", 1, "dequantized to {1}"}, {"f32", 1, "dequantized to {1}"}};
+  return {};
+}
+
+bool is_16bit(std::string_view f) { return f == "f16" || f == "bf16"; }
+
+bool is_float_format(std::string_view f) { return f == "f32" || f == "tf32" || f == "hf32" || f == "f16" || f == "bf16"; }
+
+// The native path, or the first alternative the chip runs natively.
+ComputePath find_path(const DeviceProfile& p, const std::string& requested) {
+  ComputePath path;
+  path.requested = requested;
+  if (p.native(requested)) {
+    path.used = requested;
+    return path;
+  }
+  for (const Alternative& a : alternatives(requested)) {
+    if (!p.native(a.format)) continue;
+    path.kind = PathKind::Emulated;
+    path.used = a.format;
+    path.passes = a.passes;
+    path.why = fmt::format(fmt::runtime(a.how), requested, a.format);
+    return path;
+  }
+  path.kind = PathKind::Refused;
+  return path;
+}
+
+}  // namespace
+
+bool swaps_16bit(const ComputePath& path) {
+  return is_16bit(path.requested) && is_16bit(path.used) && path.used != path.requested;
+}
+
+std::string format_of(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F16: return "f16";
+    case DType::BF16: return "bf16";
+    case DType::I8: return "int8";
+    case DType::I16: return "int16";
+    default: return dtype_info(t).quantized ? "int8" : std::string(dtype_name(t));
+  }
+}
+
+ComputePath matmul_path(const DeviceProfile& p, DType weight) {
+  ComputePath path = find_path(p, format_of(weight));
+  if (path.kind == PathKind::Refused) {
+    const std::vector<std::string> native = p.native_dtypes();
+    const auto natives = fmt::format("{}", fmt::join(native, ", "));
+    const bool integer_only = std::none_of(native.begin(), native.end(), is_float_format);
+    path.why = integer_only && p.native("int8")
+                   ? fmt::format("the {} computes {} only and these weights are {}: quantize the model first "
+                                 "(drawbridge quantize IN.gguf OUT.gguf --type q8_0)",
+                                 p.name, natives, dtype_name(weight))
+                   : fmt::format("the {} has no path for {} weights (native formats: {})", p.name,
+                                 dtype_name(weight), natives);
+    return path;
+  }
+  // Block formats narrower than 8 bits are unpacked to int8 codes before the matrix unit sees them.
+  const bool narrow_blocks = dtype_info(weight).quantized && weight != DType::Q8_0;
+  if (path.kind == PathKind::Native && path.used == "int8" && narrow_blocks) {
+    path.kind = PathKind::Emulated;
+    path.why = "block codes widened to int8";
+  }
+  // Only a swap between the 16-bit formats changes the numbers (the virtual device converts the
+  // weights); other emulations change the modeled time alone.
+  if (path.kind == PathKind::Emulated && path.used != "int8" && !swaps_16bit(path))
+    path.why += fmt::format(" (time only: the host computes {})", path.requested);
+  return path;
+}
+
+ComputePath activation_path(const DeviceProfile& p, DType dtype) {
+  ComputePath path = find_path(p, format_of(dtype));
+  if (path.kind == PathKind::Emulated) path.why += fmt::format(" (time only: the host computes {})", path.requested);
+  if (path.kind != PathKind::Refused) return path;
+  path.kind = PathKind::Emulated;
+  const auto* natives = p.find("compute.native_dtypes");
+  path.why = fmt::format("no matrix format for {} activations: vector unit{}", dtype_name(dtype),
+                         natives && !natives->note.empty() ? " (" + natives->note + ")" : "");
+  return path;
+}
+
+CostModel::CostModel(DeviceProfile profile)
+    : profile_(std::move(profile)),
+      bandwidth_(profile_.bandwidth()),
+      // Absent calibration means a plain roofline: full efficiency, no overhead.
+      memory_efficiency_(profile_.number("calibration.memory_efficiency").value_or(1.0)),
+      matmul_overhead_s_(profile_.number("calibration.matmul_overhead_us").value_or(0) * 1e-6),
+      op_overhead_s_(profile_.number("calibration.op_overhead_us").value_or(0) * 1e-6) {}
+
+double CostModel::gemm_efficiency(const std::string& format) const {
+  if (auto e = profile_.number("calibration.gemm_efficiency." + format)) return *e;
+  return profile_.number("calibration.gemm_efficiency.default").value_or(1.0);
+}
+
+double CostModel::tile_fit(int64_t m, int64_t n, int64_t k) const {
+  // A dimension that is not a multiple of the native tile pads the last tile with zeros.
+  auto fit = [&](int64_t x, const char* path) {
+    const auto t = profile_.number(path);
+    if (!t || *t < 1 || x < 1) return 1.0;
+    const double tile = *t;
+    return double(x) / (std::ceil(double(x) / tile) * tile);
+  };
+  return fit(m, "compute.tile_m") * fit(n, "compute.tile_n") * fit(k, "compute.tile_k");
+}
+
+CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n) const {
+  Rate r;
+  const bool matrix = n.op == Op::MatMul || n.op == Op::Attention;
+  if (!matrix) {
+    // Elementwise ops do ≤ 1 FLOP per byte, far below every catalogued chip's ridge point (≥ 37
+    // FLOP/B matrix, ≈ 14 vector on the 910B): without a vector rate they are charged as memory-bound.
+    if (const auto v = profile_.number("compute.vector_tflops"); v && *v > 0) r.flops_per_s = *v * 1e12;
+    r.format = "vector";
+    return r;
+  }
+  const ComputePath path = n.op == Op::MatMul ? matmul_path(profile_, g.node(n.src[0]).out.dtype)
+                                              : activation_path(profile_, g.node(n.src[1]).out.dtype);
+  if (path.kind == PathKind::Refused || path.used.empty()) {
+    r.unknown = fmt::format("{} compute: refused ({})", op_name(n.op), path.why);
+    return r;
+  }
+  const auto peak = profile_.peak_flops(path.used);
+  if (!peak) {
+    r.unknown = fmt::format("{} peak rate unknown", path.used);
+    return r;
+  }
+  double fit = 1.0;
+  if (n.op == Op::MatMul) {
+    const Tensor& w = g.node(n.src[0]).out;  // [K, N]
+    fit = tile_fit(n.out.ne[1] * n.out.ne[2], w.ne[1], w.ne[0]);
+  }
+  r.flops_per_s = *peak * gemm_efficiency(path.used) * fit;
+  r.passes = path.passes;
+  r.format = path.used;
+  return r;
+}
+
+double CostModel::bytes_moved(const Graph& g, const Node& n) const {
+  if (n.op == Op::KvStore) {
+    // Only the new rows are written; the rest of the cache is untouched.
+    const Tensor& x = g.node(n.src[0]).out;
+    const Tensor& cache = g.node(n.src[1]).out;
+    return double(x.nbytes()) + double(row_bytes(cache.dtype, x.ne[0])) * double(x.ne[1] * x.ne[2]);
+  }
+  const OpCost c = op_cost(g, n);
+  return c.bytes_read + c.bytes_written;
+}
+
+OpEstimate CostModel::estimate(const Graph& g, const Node& n) const {
+  OpEstimate e;
+  e.op = op_name(n.op);
+  e.name = n.out.name;
+  e.shape = n.out.shape_str();
+  if (n.op == Op::Leaf || n.op == Op::View) return e;
+  e.flops = op_cost(g, n).flops;
+  e.bytes = bytes_moved(g, n);
+  if (bandwidth_ > 0)
+    e.memory_s = e.bytes / (bandwidth_ * memory_efficiency_);
+  else
+    e.unknown = "memory bandwidth unknown";
+  const Rate r = compute_rate(g, n);
+  if (r.flops_per_s > 0) {
+    e.compute_s = e.flops * r.passes / r.flops_per_s;
+    e.format = r.format;
+  } else if (!r.unknown.empty()) {
+    e.unknown = e.unknown.empty() ? r.unknown : e.unknown + "; " + r.unknown;
+  }
+  e.overhead_s = (n.op == Op::MatMul || n.op == Op::Attention) ? matmul_overhead_s_ : op_overhead_s_;
+  e.compute_bound = e.compute_s > e.memory_s;
+  e.seconds = std::max(e.compute_s, e.memory_s) + e.overhead_s;
+  return e;
+}
+
+GraphEstimate CostModel::estimate(const Graph& g) const {
+  GraphEstimate total;
+  for (const Node& n : g.nodes()) {
+    if (n.op == Op::Leaf || n.op == Op::View) continue;
+    OpEstimate e = estimate(g, n);
+    total.seconds += e.seconds;
+    if (!e.unknown.empty() &&
+        std::find(total.unknowns.begin(), total.unknowns.end(), e.unknown) == total.unknowns.end())
+      total.unknowns.push_back(e.unknown);
+    total.ops.push_back(std::move(e));
+  }
+  return total;
+}
+
+}  // namespace db::perf

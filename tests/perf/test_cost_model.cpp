@@ -1,0 +1,181 @@
+// The cost model: calibrated GEMM efficiencies reproduce the public GEMM measurements they came
+// from, shape effects (tile fit, memory-bound decode) behave, emulation paths are chosen and
+// charged as documented, and unknown rates are reported rather than guessed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "drawbridge/builder.h"
+#include "drawbridge/model.h"
+#include "perf/cost_model.h"
+#include "test_util.h"
+
+namespace db::perf {
+namespace {
+
+const DeviceProfile& profile(const std::string& id) {
+  const DeviceProfile* p = find_profile(id);
+  if (!p) throw std::runtime_error("no profile " + id);
+  return *p;
+}
+
+// y[N, M] = W[K, N] · x[K, M] with meta weights; returns the graph and the matmul node.
+std::pair<Graph, int> gemm(DType w, int64_t k, int64_t n, int64_t m) {
+  Graph g;
+  const int wi = g.leaf(make_tensor("w", w, {k, n, 1, 1}));
+  const int x = g.leaf(make_tensor("x", DType::F32, {k, m, 1, 1}));
+  const int y = g.add(Op::MatMul, make_tensor("y", DType::F32, {n, m, 1, 1}), {wi, x, -1});
+  return {std::move(g), y};
+}
+
+double modeled_tflops(const std::string& device, DType w, int64_t size) {
+  const CostModel model(profile(device));
+  auto [g, y] = gemm(w, size, size, size);
+  const OpEstimate e = model.estimate(g, g.node(y));
+  EXPECT_TRUE(e.compute_bound);
+  return e.flops / e.seconds / 1e12;
+}
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  for (std::string cell; std::getline(ss, cell, ',');) out.push_back(cell);
+  return out;
+}
+
+// Each GEMM row of measured-performance.csv is reproduced by its device's calibrated profile.
+TEST(CostModel, ReproducesTheMeasuredGemmRows) {
+  const auto csv = test::shared_file("reference/measured-performance.csv");
+  REQUIRE_SHARED(csv);
+  std::ifstream in(csv);
+  std::string line;
+  int checked = 0;
+  while (std::getline(in, line)) {
+    const auto c = split(line);  // id,hardware,...,weight_dtype(4),...,metric(16),value(17)
+    if (c.size() < 18 || (c[16] != "gemm_tflops" && c[16] != "gemm_tops_int8")) continue;
+    const DType w = c[4] == "f16" ? DType::F16 : c[4] == "bf16" ? DType::BF16 : c[4] == "f32" ? DType::F32 : DType::Q8_0;
+    const double measured = std::stod(c[17]);
+    EXPECT_NEAR(modeled_tflops(c[1], w, 8192), measured, 0.02 * measured) << c[0] << " on " << c[1];
+    ++checked;
+  }
+  EXPECT_GE(checked, 6);
+}
+
+TEST(CostModel, TileFitPadsToTheNativeTile) {
+  const CostModel ascend(profile("ascend-910b2"));  // 16×16×16 cube
+  EXPECT_DOUBLE_EQ(ascend.tile_fit(16, 4096, 4096), 1.0);
+  EXPECT_DOUBLE_EQ(ascend.tile_fit(1, 4096, 4096), 1.0 / 16);
+  EXPECT_DOUBLE_EQ(ascend.tile_fit(17, 16, 16), 17.0 / 32);
+  const CostModel h100(profile("nvidia-h100-sxm"));  // no tile published: no padding charged
+  EXPECT_DOUBLE_EQ(h100.tile_fit(1, 4096, 4096), 1.0);
+}
+
+TEST(CostModel, DecodeGemvIsMemoryBoundAtCalibratedBandwidth) {
+  const DeviceProfile& p = profile("ascend-910b2");
+  const CostModel model(p);
+  auto [g, y] = gemm(DType::F16, 4096, 4096, 1);
+  const OpEstimate e = model.estimate(g, g.node(y));
+  EXPECT_FALSE(e.compute_bound);
+  const double bytes = 4096.0 * 4096 * 2 + 4096 * 4 + 4096 * 4;
+  EXPECT_DOUBLE_EQ(e.bytes, bytes);
+  EXPECT_NEAR(e.seconds, bytes / (1600e9 * 0.80) + 5e-6, 1e-12);
+}
+
+TEST(CostModel, WithoutCalibrationItIsAPlainRoofline) {
+  const DeviceProfile p = parse_profile(R"(
+id = "roof"
+name = "Roof"
+vendor = "Test"
+[compute]
+native_dtypes = { value = ["f16"], source = "t", confidence = "high" }
+peak_tflops.f16 = { value = 100, source = "t", confidence = "high" }
+[memory]
+bandwidth_gbps = { value = 1000, source = "t", confidence = "high" }
+)", "roof.toml");
+  const CostModel model(p);
+  auto [g, y] = gemm(DType::F16, 4096, 4096, 4096);
+  const OpEstimate e = model.estimate(g, g.node(y));
+  EXPECT_DOUBLE_EQ(e.seconds, 2.0 * 4096 * 4096 * 4096 / 100e12);
+}
+
+TEST(CostModel, PathsFollowTheChipsFormats) {
+  const ComputePath biren = matmul_path(profile("biren-br100"), DType::F16);  // no FP16 listed
+  EXPECT_EQ(biren.kind, PathKind::Emulated);
+  EXPECT_EQ(biren.used, "bf16");
+  EXPECT_TRUE(swaps_16bit(biren));
+
+  const ComputePath hanguang = matmul_path(profile("thead-hanguang-800"), DType::F32);
+  EXPECT_EQ(hanguang.kind, PathKind::Refused);
+  EXPECT_NE(hanguang.why.find("drawbridge quantize"), std::string::npos) << hanguang.why;
+  EXPECT_EQ(matmul_path(profile("thead-hanguang-800"), DType::Q8_0).kind, PathKind::Native);
+  EXPECT_EQ(matmul_path(profile("thead-hanguang-800"), DType::Q4_0).kind, PathKind::Emulated);
+
+  const ComputePath c = matmul_path(profile("ascend-910c"), DType::F32);  // FP32 rate n/f
+  EXPECT_EQ(c.used, "bf16");
+  EXPECT_EQ(c.passes, 3);
+  EXPECT_NE(c.why.find("time only"), std::string::npos);
+
+  const ComputePath s3000 = matmul_path(profile("mthreads-mtt-s3000"), DType::F16);
+  EXPECT_EQ(s3000.used, "f32");
+}
+
+TEST(CostModel, SplitPrecisionCostsThreePasses) {
+  const CostModel model(profile("ascend-910c"));
+  auto [g32, y32] = gemm(DType::F32, 8192, 8192, 8192);
+  auto [g16, y16] = gemm(DType::BF16, 8192, 8192, 8192);
+  const OpEstimate f32 = model.estimate(g32, g32.node(y32));
+  const OpEstimate bf16 = model.estimate(g16, g16.node(y16));
+  EXPECT_NEAR(f32.compute_s / bf16.compute_s, 3.0, 1e-9);
+}
+
+TEST(CostModel, UnknownRatesAreReportedNotGuessed) {
+  const CostModel model(profile("amd-mi300x"));  // FP32 rate not retrieved
+  auto [g, y] = gemm(DType::F32, 4096, 4096, 4096);
+  const GraphEstimate e = model.estimate(g);
+  ASSERT_EQ(e.unknowns.size(), 1u);
+  EXPECT_NE(e.unknowns[0].find("f32 peak rate unknown"), std::string::npos);
+  EXPECT_EQ(e.ops[0].compute_s, 0);
+  EXPECT_GT(e.ops[0].memory_s, 0);
+}
+
+TEST(CostModel, KvStoreChargesOnlyTheNewRows) {
+  const CostModel model(profile("nvidia-h100-sxm"));
+  auto kv_bytes = [&](int64_t n_ctx) {
+    Graph g;
+    const Tensor cache = make_tensor("cache", DType::F16, {128, 8, n_ctx, 1});
+    const int x = g.leaf(make_tensor("k", DType::F32, {128, 8, 1, 1}));
+    const int c = g.leaf(cache);
+    const int s = g.add(Op::KvStore, cache, {x, c, -1});
+    return model.estimate(g, g.node(s)).bytes;
+  };
+  EXPECT_DOUBLE_EQ(kv_bytes(256), kv_bytes(65536));
+  EXPECT_DOUBLE_EQ(kv_bytes(256), 128 * 8 * 4 + 128 * 8 * 2);
+}
+
+// A 7B decode step on an A100 costs at least its weights at peak bandwidth, and not much more than
+// its weights at calibrated bandwidth plus per-op overheads.
+TEST(CostModel, SevenBillionDecodeStepIsWeightBound) {
+  ModelConfig c;
+  c.n_layer = 32;
+  c.n_embd = 4096;
+  c.n_ff = 11008;
+  c.n_head = 32;
+  c.n_head_kv = 32;
+  c.head_dim = 128;
+  c.n_vocab = 32000;
+  c.n_ctx_train = 4096;
+  c.n_rot = 128;
+  const auto model = Model::meta(c, DType::F16);
+  const KvCache cache(c, 512, DType::F16, /*allocate=*/false);
+  const ForwardGraph fg = build_forward(*model, cache, 1, 0, true);
+  const DeviceProfile& p = profile("nvidia-a100-sxm-80gb");
+  const GraphEstimate e = CostModel(p).estimate(fg.graph);
+  const double weights = double(model->weight_bytes());
+  EXPECT_TRUE(e.unknowns.empty());
+  EXPECT_GT(e.seconds, weights / p.bandwidth());
+  EXPECT_LT(e.seconds, 1.3 * weights / (p.bandwidth() * 0.80));
+}
+
+}  // namespace
+}  // namespace db::perf
