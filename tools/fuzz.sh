@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, with ASan+UBSan) and runs each for SECONDS (default 60),
+# starting from the seed corpus in tests/fuzz/corpus/<target>. New inputs go to build-fuzz/corpus,
+# never into the repository. Any crash, leak or sanitizer report fails the run.
+#   tools/fuzz.sh [SECONDS] [TARGET...]     e.g. tools/fuzz.sh 3600 gguf
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+((${#targets[@]})) || targets=(gguf tokenizer)
+out=build-fuzz
+mkdir -p "$out"
+flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
+declare -A sources=(
+  [gguf]="src/formats/*.cpp src/core/*.cpp"
+  [tokenizer]="src/llm/tokenizer*.cpp src/llm/unicode*.cpp src/formats/*.cpp src/core/*.cpp"
+)
+export DRAWBRIDGE_SHARED=${DRAWBRIDGE_SHARED:-$(pwd)/../shared}
+for t in "${targets[@]}"; do
+  # shellcheck disable=SC2086
+  clang++ "${flags[@]}" "tests/fuzz/fuzz_$t.cpp" ${sources[$t]} -lfmt -o "$out/fuzz_$t"
+  mkdir -p "$out/corpus/$t"
+  echo "fuzz_$t: ${seconds}s"
+  log="$out/fuzz_$t.log"
+  # libFuzzer exits non-zero on any crash, timeout, leak or sanitizer report (input saved in $out).
+  if ! "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$out/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz_$t FAILED (log: $log)"
+    exit 1
+  fi
+  grep -E "stat::number_of_executed_units" "$log"
+done
