@@ -48,9 +48,11 @@ struct Builder {
   Tensor f32(std::string name, int64_t ne0, int64_t ne1, int64_t ne2 = 1) {
     return make_tensor(std::move(name), DType::F32, {ne0, ne1, ne2, 1});
   }
+  // Leaves are added before reading shapes: adding a node may move the node storage.
   int matmul(const Tensor* w, int x, const std::string& name) {
-    const Tensor& xt = g.node(x).out;
-    return g.add(Op::MatMul, f32(name, w->ne[1], xt.ne[1]), {weight(w), x, -1});
+    const int wid = weight(w);
+    const int64_t m = g.node(x).out.ne[1];
+    return g.add(Op::MatMul, f32(name, w->ne[1], m), {wid, x, -1});
   }
   int linear(const Tensor* w, const Tensor* bias, int x, const std::string& name) {
     int y = matmul(w, x, name);
@@ -59,8 +61,9 @@ struct Builder {
   int rms_norm(int x, const Tensor* w, const std::string& name) {
     OpParams p;
     p.f[0] = c.norm_eps;
+    const int wid = weight(w);
     const Tensor& xt = g.node(x).out;
-    return g.add(Op::RmsNorm, f32(name, xt.ne[0], xt.ne[1]), {x, weight(w), -1}, p);
+    return g.add(Op::RmsNorm, f32(name, xt.ne[0], xt.ne[1]), {x, wid, -1}, p);
   }
   int rope(int x, int pos, int freqs, const std::string& name) {
     OpParams p;
