@@ -7,6 +7,7 @@ namespace db::cli {
 void register_run(CLI::App& app);
 void register_info(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_bench(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_devices(CLI::App& app);
 

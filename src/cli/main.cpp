@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   db::cli::register_run(app);
   db::cli::register_info(app);
   db::cli::register_synth(app);
+  db::cli::register_bench(app);
   db::cli::register_quantize(app);
   db::cli::register_devices(app);
   try {

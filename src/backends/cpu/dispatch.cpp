@@ -1,8 +1,102 @@
-// Picks the fastest dot-product kernels this CPU supports (filled in by the CPU performance work).
-#include "backends/cpu/vec_dot.h"
+// Runtime kernel dispatch: detect the CPU once, then hand out the best kernel table it can run.
+// Order of preference: AVX-512 (opt-in, see cpu_isa_name), AVX2+FMA+F16C, portable reference.
+#include <cstdlib>
+#include <cstring>
+
+#include "backends/cpu/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace db::cpu {
 
-const DotTraits* dot_traits(DType weight) { return dot_traits_ref(weight); }
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = [] {
+    CpuFeatures c;
+#if defined(__x86_64__) || defined(__i386__)
+    // __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 register state.
+    __builtin_cpu_init();
+    unsigned a = 0, b = 0, cx = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &cx, &d) && (cx & bit_F16C);
+    c.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    c.avx512 = c.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    c.avx512_vnni = c.avx512 && __builtin_cpu_supports("avx512vnni");
+    c.avx512_bf16 = c.avx512 && __builtin_cpu_supports("avx512bf16");
+#endif
+    return c;
+  }();
+  return f;
+}
+
+namespace {
+
+enum class Isa { Ref, Avx2, Avx512 };
+
+// The AVX-512 kernels are compiled but have not run on hardware in CI (which has AVX2 only), so
+// they are used only when DRAWBRIDGE_CPU_ISA=avx512 asks for them; "avx2" and "ref" cap the choice.
+Isa pick_isa() {
+  const CpuFeatures& f = cpu_features();
+  const char* env = std::getenv("DRAWBRIDGE_CPU_ISA");
+  const bool want512 = env && std::strcmp(env, "avx512") == 0;
+  if (env && std::strcmp(env, "ref") == 0) return Isa::Ref;
+  if (want512 && f.avx512) return Isa::Avx512;
+  return f.avx2 ? Isa::Avx2 : Isa::Ref;
+}
+
+Isa active_isa() {
+  static const Isa isa = pick_isa();
+  return isa;
+}
+
+// ---- portable attention helpers ----------------------------------------------------------------
+void mad_f32_f32_ref(int64_t n, void* accv, float ms, float vs, const void* vv) {
+  auto* acc = static_cast<float*>(accv);
+  auto* v = static_cast<const float*>(vv);
+  for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] * ms + v[i] * vs;
+}
+
+void mad_f16_f16_ref(int64_t n, void* accv, float ms, float vs, const void* vv) {
+  auto* acc = static_cast<uint16_t*>(accv);
+  auto* v = static_cast<const uint16_t*>(vv);
+  for (int64_t i = 0; i < n; ++i) acc[i] = fp32_to_fp16(fp16_to_fp32(acc[i]) * ms + fp16_to_fp32(v[i]) * vs);
+}
+
+}  // namespace
+
+const char* cpu_isa_name() {
+  switch (active_isa()) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "ref";
+  }
+}
+
+const DotTraits* dot_traits(DType weight) {
+  const Isa isa = active_isa();
+  if (isa == Isa::Avx512)
+    if (const DotTraits* t = dot_traits_avx512(weight)) return t;
+  if (isa >= Isa::Avx2)
+    if (const DotTraits* t = dot_traits_avx2(weight)) return t;
+  return dot_traits_ref(weight);
+}
+
+GemmKernel gemm_kernel(DType weight, int64_t m) {
+  const Isa isa = active_isa();
+  if (isa == Isa::Avx512)
+    if (GemmKernel k = gemm_kernel_avx512(weight, m); k.tile) return k;
+  if (isa >= Isa::Avx2) return gemm_kernel_avx2(weight, m);
+  return {};
+}
+
+const AttentionKernels& attention_kernels_ref() {
+  static constexpr AttentionKernels k{mad_f32_f32_ref, mad_f16_f16_ref};
+  return k;
+}
+
+const AttentionKernels& attention_kernels() {
+  return active_isa() >= Isa::Avx2 ? attention_kernels_avx2() : attention_kernels_ref();
+}
 
 }  // namespace db::cpu

@@ -1,12 +1,12 @@
 // A fixed set of worker threads that run one job on all threads at once, ggml-style: every
-// thread walks the same op list and meets at a barrier after each op. Barriers spin briefly and
-// then yield, which keeps per-op overhead to a few hundred nanoseconds without burning a core
-// when the machine is shared.
+// thread walks the same op list and meets at a barrier after each op. Waiting threads spin
+// (with pause) for a bounded time and then sleep on a futex: a decode step crosses hundreds of
+// barriers a few microseconds apart, and yielding the core at each one costs a scheduler time
+// slice whenever the machine is shared. Idle workers between jobs spin briefly, then sleep.
 #pragma once
 #include <atomic>
-#include <condition_variable>
+#include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -27,17 +27,22 @@ class ThreadPool {
 
  private:
   void worker(int ith);
+  // Returns once `word` differs from `seen`: spins up to spin_ns, then sleeps until notified.
+  void await_change(std::atomic<uint32_t>& word, uint32_t seen, int64_t spin_ns);
+  // Changes `word` and wakes its sleepers, if any.
+  void advance(std::atomic<uint32_t>& word);
+
   int n_threads_;
   std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
   const std::function<void(int, int)>* job_ = nullptr;
-  uint64_t job_generation_ = 0;
   bool stop_ = false;
-  std::atomic<int> pending_{0};
-  // Barrier state: threads arrive by incrementing count; the last one flips the phase.
+  alignas(64) std::atomic<uint32_t> job_generation_{0};
+  alignas(64) std::atomic<int> pending_{0};          // workers still in the job
+  alignas(64) std::atomic<uint32_t> jobs_done_{0};  // advanced by the last worker to finish
+  // Barrier state: threads arrive by incrementing count; the last one advances the phase.
   alignas(64) std::atomic<int> barrier_count_{0};
   alignas(64) std::atomic<uint32_t> barrier_phase_{0};
+  alignas(64) std::atomic<int> sleepers_{0};  // threads asleep in await_change
 };
 
 }  // namespace db::cpu

@@ -1,0 +1,92 @@
+// Kernel tables behind runtime CPU dispatch. Each simd_<isa>.cpp is compiled with its own target
+// flags (see CMakeLists.txt) and is only entered after dispatch.cpp has checked that this CPU has
+// the ISA, so the rest of the backend stays portable.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "backends/cpu/vec_dot.h"
+
+namespace db::cpu {
+
+// What the running CPU (and OS: AVX state must be enabled in XCR0) supports.
+struct CpuFeatures {
+  bool avx2 = false;     // AVX2 + FMA + F16C, the x86-64-v3 kernel set
+  bool avx512 = false;   // AVX-512 F/BW/DQ/VL
+  bool avx512_vnni = false;
+  bool avx512_bf16 = false;
+};
+const CpuFeatures& cpu_features();
+
+// The kernel family dot_traits() picks: "avx512", "avx2" or "ref" (DRAWBRIDGE_CPU_ISA=ref|avx2
+// in the environment caps it, for comparisons and bisecting).
+const char* cpu_isa_name();
+
+// One GEMM tile: y[c * ys + r] = dot(weight row r, activation row c) for r < nr, c < nc.
+struct GemmTile {
+  int64_t k;
+  const void* w;    // weight rows, ws bytes apart; or the tile packed by GemmKernel::pack
+  size_t ws;
+  int nr;
+  const void* x;    // activation rows in the dot type, xs bytes apart
+  size_t xs;
+  int nc;
+  const void* aux;  // what GemmKernel::prepare wrote for these activation rows, if it exists
+  float* y;
+  size_t ys;
+};
+
+// A matmul micro-kernel for tiles of up to rows × cols, with optional repacking of weight tiles
+// (done per cache-sized chunk, reused by every activation tile) and preparation of activation
+// tiles (reused by every weight tile of a chunk).
+struct GemmKernel {
+  void (*tile)(const GemmTile& t) = nullptr;  // null: no kernel; matmul uses vec_dot
+  int rows = 1;
+  int cols = 1;
+  size_t (*packed_bytes)(int64_t k) = nullptr;  // per weight tile; null: no packing
+  void (*pack)(int64_t k, const void* w, size_t ws, int nr, void* dst) = nullptr;
+  size_t (*prepared_bytes)(int64_t k) = nullptr;  // per activation tile; null: no preparation
+  void (*prepare)(int64_t k, const void* x, size_t xs, int nc, void* dst) = nullptr;
+};
+
+// The value update of online-softmax attention: acc[i] = acc[i] * ms + v[i] * vs, rounded as
+// written (two products, one sum; no FMA contraction), with acc and v of the named types (an f16
+// acc is rounded back to f16 after each update, as llama.cpp keeps it).
+using MadRowFn = void (*)(int64_t n, void* acc, float ms, float vs, const void* v);
+
+// One query row of causal attention over an f16 cache, the whole loop of the reference steps
+// (see ops_attention.cpp) in one kernel: q already rounded to f16, n_kv key and value rows.
+struct AttendRow {
+  const uint16_t* q;
+  const char* k;
+  size_t k_stride;
+  const char* v;
+  size_t v_stride;
+  int64_t n_kv;
+  int64_t d;  // at most kMaxAttendDim
+  float scale;
+  float* out;
+};
+constexpr int64_t kMaxAttendDim = 512;
+
+struct AttentionKernels {
+  MadRowFn mad_f32_f32 = nullptr;
+  MadRowFn mad_f16_f16 = nullptr;
+  void (*row_f16)(const AttendRow& a) = nullptr;  // null: composed from the above
+};
+
+// The best GEMM kernel for this CPU (same ISA as dot_traits()) and m activation rows (packing
+// pays off only for enough of them).
+GemmKernel gemm_kernel(DType weight, int64_t m);
+const AttentionKernels& attention_kernels();
+const AttentionKernels& attention_kernels_ref();
+
+// Per-ISA tables; null / empty when the ISA has no kernel for the dtype. Call only when
+// cpu_features() reports the ISA.
+const DotTraits* dot_traits_avx2(DType weight);
+GemmKernel gemm_kernel_avx2(DType weight, int64_t m);
+const AttentionKernels& attention_kernels_avx2();
+const DotTraits* dot_traits_avx512(DType weight);
+GemmKernel gemm_kernel_avx512(DType weight, int64_t m);
+
+}  // namespace db::cpu

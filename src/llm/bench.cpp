@@ -1,0 +1,254 @@
+// The bench command's engine: llama-bench's pp/tg protocol on a Session, plus the achieved memory
+// bandwidth (decode reads every weight once per token) and arithmetic rate (prefill).
+#include "drawbridge/bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "backends/cpu/simd.h"
+#include "drawbridge/error.h"
+#include "drawbridge/session.h"
+
+namespace db {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// llama-bench's inputs: random ids (fixed seed), so no tokenizer and no special-token effects.
+std::vector<Token> random_tokens(std::mt19937& rng, int n, int n_vocab) {
+  std::uniform_int_distribution<Token> pick(0, n_vocab - 1);
+  std::vector<Token> t(static_cast<size_t>(n));
+  for (auto& id : t) id = pick(rng);
+  return t;
+}
+
+// One timed pp run: the whole prompt in one batch from an empty context.
+double time_prompt(Session& s, const std::vector<Token>& prompt) {
+  s.reset();
+  const auto t0 = Clock::now();
+  s.eval(prompt);
+  return seconds_since(t0);
+}
+
+// One timed tg run: n single-token steps from an empty context.
+double time_gen(Session& s, const std::vector<Token>& tokens) {
+  s.reset();
+  std::vector<Token> one(1);
+  const auto t0 = Clock::now();
+  for (Token t : tokens) {
+    one[0] = t;
+    s.eval(one);
+  }
+  return seconds_since(t0);
+}
+
+void summarize(BenchTest& t, int tokens) {
+  std::vector<double> tps;
+  for (double s : t.seconds) tps.push_back(tokens / s);
+  double mean = 0;
+  for (double v : tps) mean += v;
+  mean /= double(tps.size());
+  double var = 0;
+  for (double v : tps) var += (v - mean) * (v - mean);
+  t.tps_mean = mean;
+  t.tps_sd = tps.size() > 1 ? std::sqrt(var / double(tps.size() - 1)) : 0.0;
+}
+
+uint64_t peak_rss() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return uint64_t(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::string upper(std::string_view s) {
+  std::string u(s);
+  for (char& c : u) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return u;
+}
+
+}  // namespace
+
+uint64_t weight_bytes_per_token(const Model& model) {
+  const ModelWeights& w = model.weights();
+  uint64_t total = 0;
+  auto add = [&](const Tensor* t) {
+    if (t) total += t->nbytes();
+  };
+  for (const LayerWeights& L : w.layers)
+    for (const Tensor* t : {L.attn_norm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.ffn_norm, L.ffn_gate,
+                            L.ffn_up, L.ffn_down})
+      add(t);
+  add(w.output_norm);
+  add(w.output);  // the embedding table itself when tied
+  add(w.rope_freqs);
+  return total;
+}
+
+std::string model_description(const Model& model) {
+  // The dominant type by bytes of the 2-D weights (a Q4_0 file may keep its output in Q6_K).
+  std::map<DType, uint64_t> bytes;
+  const ModelWeights& w = model.weights();
+  for (const LayerWeights& L : w.layers)
+    for (const Tensor* t : {L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down})
+      if (t) bytes[t->dtype] += t->nbytes();
+  DType main = DType::F32;
+  uint64_t most = 0;
+  for (auto [t, b] : bytes)
+    if (b > most) most = b, main = t;
+  const double p = double(model.n_params());
+  const std::string size = p >= 1e9 ? fmt::format("{:.0f}B", p / 1e9) : fmt::format("{:.0f}M", p / 1e6);
+  return fmt::format("{} {} {}", arch_name(model.config().arch), size, upper(dtype_name(main)));
+}
+
+BenchReport run_bench(const Model& model, const std::string& path, const BenchOptions& o) {
+  DB_CHECK(o.n_prompt >= 0 && o.n_gen >= 0 && o.n_prompt + o.n_gen > 0,
+           "[bench] need a prompt (-p) or generation (-n) length above 0");
+  DB_CHECK(o.repetitions >= 1, "[bench] repetitions must be at least 1 (got {})", o.repetitions);
+  DB_CHECK(o.n_threads >= 1 && o.n_threads <= 1024, "[bench] thread count {} must be in 1..1024", o.n_threads);
+  BenchReport r;
+  r.model_path = path;
+  r.model_desc = model_description(model);
+  r.model_bytes = model.weight_bytes();
+  r.n_params = model.n_params();
+  r.bytes_per_token = weight_bytes_per_token(model);
+  r.kernels = o.device == "cpu" ? cpu::cpu_isa_name() : o.device;
+  r.n_threads = o.n_threads;
+
+  SessionOptions so;
+  so.n_ctx = std::max(o.n_prompt, o.n_gen);
+  so.n_threads = o.n_threads;
+  so.n_batch = std::max(o.n_prompt, 1);
+  so.device = o.device;
+  Session session(model, so);
+  std::mt19937 rng(1234);
+  const int n_vocab = model.config().n_vocab;
+
+  if (o.n_prompt > 0) {
+    BenchTest t{fmt::format("pp{}", o.n_prompt), o.n_prompt, 0, {}};
+    const auto prompt = random_tokens(rng, o.n_prompt, n_vocab);
+    time_prompt(session, prompt);  // warm-up: page in the weights, grow the arena
+    for (int i = 0; i < o.repetitions; ++i) t.seconds.push_back(time_prompt(session, prompt));
+    summarize(t, o.n_prompt);
+    t.gflops = 2.0 * double(r.n_params) * t.tps_mean / 1e9;
+    r.tests.push_back(std::move(t));
+  }
+  if (o.n_gen > 0) {
+    BenchTest t{fmt::format("tg{}", o.n_gen), 0, o.n_gen, {}};
+    const auto tokens = random_tokens(rng, o.n_gen, n_vocab);
+    time_gen(session, {tokens[0]});  // warm-up
+    for (int i = 0; i < o.repetitions; ++i) t.seconds.push_back(time_gen(session, tokens));
+    summarize(t, o.n_gen);
+    t.gbps = double(r.bytes_per_token) * t.tps_mean / 1e9;
+    r.tests.push_back(std::move(t));
+  }
+  r.peak_rss_bytes = peak_rss();
+  return r;
+}
+
+namespace {
+
+std::string size_str(uint64_t bytes) {
+  const double b = double(bytes);
+  return b >= 1024.0 * 1024 * 1024 ? fmt::format("{:.2f} GiB", b / (1024.0 * 1024 * 1024))
+                                   : fmt::format("{:.2f} MiB", b / (1024.0 * 1024));
+}
+
+std::string params_str(uint64_t n) {
+  const double p = double(n);
+  return p >= 1e9 ? fmt::format("{:.2f} B", p / 1e9) : fmt::format("{:.2f} M", p / 1e6);
+}
+
+// Columns as llama-bench lays them out (width, right-aligned), plus GB/s and GFLOP/s.
+struct Column {
+  const char* title;
+  int width;
+  bool right;
+};
+constexpr Column kColumns[] = {{"model", 30, false}, {"size", 10, true},   {"params", 10, true},
+                               {"backend", 10, false}, {"threads", 7, true}, {"test", 15, true},
+                               {"t/s", 20, true},      {"GB/s", 8, true},    {"GFLOP/s", 9, true}};
+
+std::string table_row(const std::vector<std::string>& cells) {
+  std::string s = "|";
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const Column& c = kColumns[i];
+    s += c.right ? fmt::format(" {:>{}} |", cells[i], c.width) : fmt::format(" {:<{}} |", cells[i], c.width);
+  }
+  return s + "\n";
+}
+
+std::string markdown(const BenchReport& r) {
+  std::vector<std::string> titles, rule;
+  for (const Column& c : kColumns) {
+    titles.emplace_back(c.title);
+    rule.push_back(c.right ? std::string(size_t(c.width - 1), '-') + ":" : std::string(size_t(c.width), '-'));
+  }
+  std::string s = table_row(titles) + table_row(rule);
+  for (const BenchTest& t : r.tests) {
+    s += table_row({r.model_desc, size_str(r.model_bytes), params_str(r.n_params), r.backend,
+                    std::to_string(r.n_threads), t.name, fmt::format("{:.2f} ± {:.2f}", t.tps_mean, t.tps_sd),
+                    t.gbps > 0 ? fmt::format("{:.2f}", t.gbps) : "", t.gflops > 0 ? fmt::format("{:.1f}", t.gflops) : ""});
+  }
+  s += fmt::format("\nbuild: drawbridge 0.1.0 (cpu kernels: {}), peak RSS {}, weights read per token {}\n",
+                   r.kernels, size_str(r.peak_rss_bytes), size_str(r.bytes_per_token));
+  return s;
+}
+
+std::string json_escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", int(c));
+    else out += c;
+  }
+  return out;
+}
+
+std::string json(const BenchReport& r) {
+  std::string s = "[\n";
+  for (size_t i = 0; i < r.tests.size(); ++i) {
+    const BenchTest& t = r.tests[i];
+    std::string samples;
+    for (size_t j = 0; j < t.seconds.size(); ++j)
+      samples += fmt::format("{}{:.6f}", j ? ", " : "", (t.n_prompt + t.n_gen) / t.seconds[j]);
+    s += fmt::format(
+        "  {{\"model_filename\": \"{}\", \"model_type\": \"{}\", \"model_size\": {}, \"model_n_params\": {}, "
+        "\"backends\": \"{}\", \"cpu_kernels\": \"{}\", \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, "
+        "\"avg_ts\": {:.6f}, \"stddev_ts\": {:.6f}, \"samples_ts\": [{}], \"gbps\": {:.3f}, \"gflops\": {:.3f}, "
+        "\"bytes_per_token\": {}, \"peak_rss\": {}}}{}\n",
+        json_escape(r.model_path), json_escape(r.model_desc), r.model_bytes, r.n_params, r.backend, r.kernels,
+        r.n_threads, t.n_prompt, t.n_gen, t.tps_mean, t.tps_sd, samples, t.gbps, t.gflops, r.bytes_per_token,
+        r.peak_rss_bytes, i + 1 < r.tests.size() ? "," : "");
+  }
+  return s + "]\n";
+}
+
+std::string csv(const BenchReport& r) {
+  std::string s = "model_filename,model_type,model_size,model_n_params,backends,cpu_kernels,n_threads,n_prompt,n_gen,"
+                  "avg_ts,stddev_ts,gbps,gflops,bytes_per_token,peak_rss\n";
+  for (const BenchTest& t : r.tests)
+    s += fmt::format("\"{}\",\"{}\",{},{},{},{},{},{},{},{:.6f},{:.6f},{:.3f},{:.3f},{},{}\n", r.model_path,
+                     r.model_desc, r.model_bytes, r.n_params, r.backend, r.kernels, r.n_threads, t.n_prompt,
+                     t.n_gen, t.tps_mean, t.tps_sd, t.gbps, t.gflops, r.bytes_per_token, r.peak_rss_bytes);
+  return s;
+}
+
+}  // namespace
+
+std::string format_bench(const BenchReport& r, BenchFormat f) {
+  switch (f) {
+    case BenchFormat::Json: return json(r);
+    case BenchFormat::Csv: return csv(r);
+    default: return markdown(r);
+  }
+}
+
+}  // namespace db
