@@ -125,18 +125,20 @@ ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_token
     a = g.reshape(a, p + "attn.merged", {int64_t(D) * H, T, 1, 1});
     // x = x + Wo · attention
     x = b.add(x, b.matmul(L.wo, a, p + "attn_out"), p + "attn_residual");
+    // Only the last position's logits are needed to generate: the last layer's feed-forward runs
+    // on that row alone (as llama.cpp does, which matters for its numerics: a one-row matmul sums
+    // in a different order than a batched one).
+    if (l == c.n_layer - 1 && last_logits_only && T > 1) {
+      const Tensor& xt = g.node(x).out;
+      x = g.view(x, p + "last", {xt.ne[0], 1, 1, 1}, xt.nb, xt.nb[1] * size_t(T - 1));
+    }
     // h = RMSNorm(x) · g_ffn
     h = b.rms_norm(x, L.ffn_norm, p + "ffn_norm");
     // SwiGLU feed-forward: down(silu(gate·h) ⊙ up·h)
-    const int f = g.add(Op::SwiGlu, b.f32(p + "ffn_act", c.n_ff, T),
+    const int f = g.add(Op::SwiGlu, b.f32(p + "ffn_act", c.n_ff, g.node(h).out.ne[1]),
                         {b.matmul(L.ffn_gate, h, p + "ffn_gate"), b.matmul(L.ffn_up, h, p + "ffn_up"), -1});
     // x = x + FFN
     x = b.add(x, b.matmul(L.ffn_down, f, p + "ffn_out"), p + "ffn_residual");
-  }
-  // only the last position's logits are needed to generate
-  if (last_logits_only && T > 1) {
-    const Tensor& xt = g.node(x).out;
-    x = g.view(x, "last", {xt.ne[0], 1, 1, 1}, xt.nb, xt.nb[1] * size_t(T - 1));
   }
   // logits = Wout · RMSNorm(x) · g_out
   x = b.rms_norm(x, w.output_norm, "output_norm");

@@ -289,7 +289,11 @@ TEST_P(CpuOps, KvStoreAndAttention) {
           want[size_t((t * H + h) * D + i)] = o;
         }
       }
-    expect_close(result(g, y), want, 1e-5, cache_dt == DType::F16 ? "attention f16" : "attention f32");
+    // With an f16 cache the weighted sum of V is accumulated in f16 (as llama.cpp's CPU flash
+    // attention does), rounded to 11 significant bits after each of the up to 8 steps here, so the
+    // error is a few f16 ulps (2^-11 relative each) rather than float rounding.
+    const double tol = cache_dt == DType::F16 ? 4e-3 : 1e-5;
+    expect_close(result(g, y), want, tol, cache_dt == DType::F16 ? "attention f16" : "attention f32");
     // The store wrote the new rows into the cache.
     std::vector<float> cache_now(size_t(D * Hkv * C));
     dtype_info(cache_dt).to_float(kc.t.data, cache_now.data(), D * Hkv * C);

@@ -60,7 +60,8 @@ bool cpu_supports(const Graph& g, const Node& n, std::string* why) {
         return no(fmt::format("cannot store into a {} cache", dtype_name(dtype_of(1))));
       break;
     case Op::Attention:
-      if (!has_codec(dtype_of(1), false))
+      // Keys are scored with the cache dtype's dot product; values are dequantized.
+      if (!has_codec(dtype_of(1), false) || !has_codec(dtype_of(2), false) || !dot_traits(dtype_of(1)))
         return no(fmt::format("cannot read a {} cache", dtype_name(dtype_of(1))));
       break;
     case Op::Convert:

@@ -73,7 +73,13 @@ const char* cpu_isa_name() {
   }
 }
 
+// Weight types whose kernels must follow ggml's summation order (vec_dot.h).
+static bool ggml_order(DType weight) {
+  return weight == DType::F32 || weight == DType::F16 || weight == DType::Q8_0 || weight == DType::Q4_0;
+}
+
 const DotTraits* dot_traits(DType weight) {
+  if (ggml_order(weight)) return dot_traits_ref(weight);
   const Isa isa = active_isa();
   if (isa == Isa::Avx512)
     if (const DotTraits* t = dot_traits_avx512(weight)) return t;
@@ -82,7 +88,18 @@ const DotTraits* dot_traits(DType weight) {
   return dot_traits_ref(weight);
 }
 
-GemmKernel gemm_kernel(DType weight, int64_t m) {
+GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
+  if (ggml_order(weight)) {
+    // The tiles that keep ggml's order: f32/f16 in tinyBLAS's shapes (one 8-lane accumulator per
+    // output), q8_0 and q4_0 in their 8-lane dot form (not the packed ones, not for q4_0 weights
+    // that ggml repacks, N % 8 == 0).
+    const DotTraits& t = *dot_traits_ref(weight);
+    const VecDotFn want = select_vec_dot(t, k, n, m);
+    const bool quant = weight == DType::Q8_0 || weight == DType::Q4_0;
+    const bool tiles_ok = m >= 2 && (want == t.vec_dot_gemm || (quant && want == t.vec_dot));
+    if (!tiles_ok || active_isa() < Isa::Avx2) return {};
+    return gemm_kernel_avx2_ggml_order(weight, m);
+  }
   const Isa isa = active_isa();
   if (isa == Isa::Avx512)
     if (GemmKernel k = gemm_kernel_avx512(weight, m); k.tile) return k;

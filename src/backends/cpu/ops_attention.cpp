@@ -1,10 +1,12 @@
 // KV-cache store and fused causal attention (flash-style: one pass over the cache per query with
 // an online softmax, so no [T, C] score matrix is ever materialized).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"
+#include "backends/cpu/vec_dot.h"
 
 namespace db::cpu {
 
@@ -22,23 +24,13 @@ void kernel_kv_store(const KernelCtx& ctx, const Graph& g, const Node& n) {
   }
 }
 
-namespace {
-
-// Keys and values are read as f32 from the cache's dtype, one row at a time.
-inline void load_row(DType t, const char* src, float* dst, int64_t n) {
-  if (t == DType::F32) {
-    __builtin_memcpy(dst, src, size_t(n) * 4);
-  } else if (t == DType::F16) {
-    auto* s = reinterpret_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
-  } else {
-    dtype_info(t).to_float(src, dst, n);
-  }
-}
-
-}  // namespace
-
 // out[:, h, t] = softmax(scale · q·K[0..past+t]) · V, for query head h reading kv head h / group.
+// The arithmetic is that of llama.cpp's CPU flash attention (ggml_compute_forward_flash_attn_ext_f16,
+// one query row at a time), so greedy decoding agrees token for token: q is converted to the key
+// dot type (f16 for an f16 cache) and scored with the same dot product as ggml (vec_dot.h); the
+// online softmax rescales with expf; with an f16 cache the weighted sum of V is kept in f16,
+// rounded after the rescale and after each fused multiply-add; the running sum S is updated with
+// one FMA; the result is acc · (1/S).
 void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const Tensor& q = g.node(n.src[0]).out;  // [D, H, T]
   const Tensor& k = g.node(n.src[1]).out;  // [D, Hkv, C]
@@ -46,34 +38,52 @@ void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const int64_t D = q.ne[0], H = q.ne[1], T = q.ne[2], Hkv = k.ne[1];
   const int64_t past = n.params.i[0], group = H / Hkv;
   const float scale = n.params.f[0];
-  const bool round_q = k.dtype == DType::F16;  // as llama.cpp: q meets f16 keys in f16
+  const DotTraits& kt = *dot_traits(k.dtype);
+  const bool f16_acc = v.dtype == DType::F16;
 
   const auto d = static_cast<size_t>(D);
-  std::vector<float> qv(d), kv(d), vv(d), acc(d);
+  std::vector<char> qbuf(row_bytes(kt.dot_type, D));
+  std::vector<float> acc(d), vrow(d);
+  std::vector<uint16_t> acc16(d);
   int64_t r0, r1;
   split_rows(H * T, ctx.ith, ctx.nth, r0, r1);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t h = r % H, t = r / H, hk = h / group;
-    const float* qr = reinterpret_cast<const float*>(q.row(h, t));
-    for (int64_t i = 0; i < D; ++i) qv[size_t(i)] = round_q ? fp16_to_fp32(fp32_to_fp16(qr[i])) : qr[i];
-    float m = -INFINITY, sum = 0.0f;
+    kt.from_float(reinterpret_cast<const float*>(q.row(h, t)), qbuf.data(), D);
+    float M = -INFINITY, S = 0.0f;
     std::fill(acc.begin(), acc.end(), 0.0f);
+    std::fill(acc16.begin(), acc16.end(), uint16_t(0));
     for (int64_t j = 0; j <= past + t; ++j) {
-      load_row(k.dtype, k.row(hk, j), kv.data(), D);
-      float s = 0.0f;
-      for (int64_t i = 0; i < D; ++i) s += qv[size_t(i)] * kv[size_t(i)];
-      s *= scale;
-      // Online softmax: rescale what was accumulated when a new maximum appears.
-      const float m_new = std::max(m, s);
-      const float correction = std::exp(m - m_new);
-      const float p = std::exp(s - m_new);
-      load_row(v.dtype, v.row(hk, j), vv.data(), D);
-      for (int64_t i = 0; i < D; ++i) acc[size_t(i)] = acc[size_t(i)] * correction + p * vv[size_t(i)];
-      sum = sum * correction + p;
-      m = m_new;
+      const float s = kt.vec_dot(D, k.row(hk, j), qbuf.data()) * scale;
+      float ms = 1.0f, vs = 1.0f;  // rescale of what was accumulated; weight of this value
+      if (s > M) {
+        ms = std::exp(M - s);
+        M = s;
+        if (f16_acc)
+          for (size_t i = 0; i < d; ++i) acc16[i] = fp32_to_fp16(fp16_to_fp32(acc16[i]) * ms);
+        else
+          for (size_t i = 0; i < d; ++i) acc[i] *= ms;
+      } else {
+        vs = std::exp(s - M);
+      }
+      if (f16_acc) {
+        const auto* vr = reinterpret_cast<const uint16_t*>(v.row(hk, j));
+        for (size_t i = 0; i < d; ++i) acc16[i] = fp32_to_fp16(std::fma(fp16_to_fp32(vr[i]), vs, fp16_to_fp32(acc16[i])));
+      } else {
+        const float* vr = reinterpret_cast<const float*>(v.row(hk, j));
+        if (v.dtype != DType::F32) {
+          dtype_info(v.dtype).to_float(v.row(hk, j), vrow.data(), D);
+          vr = vrow.data();
+        }
+        for (size_t i = 0; i < d; ++i) acc[i] = std::fma(vr[i], vs, acc[i]);
+      }
+      S = std::fma(S, ms, vs);
     }
+    if (f16_acc)
+      for (size_t i = 0; i < d; ++i) acc[i] = fp16_to_fp32(acc16[i]);
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
     float* out = reinterpret_cast<float*>(n.out.data) + (t * H + h) * D;
-    for (int64_t i = 0; i < D; ++i) out[i] = acc[size_t(i)] / sum;
+    for (size_t i = 0; i < d; ++i) out[i] = acc[i] * inv;
   }
 }
 

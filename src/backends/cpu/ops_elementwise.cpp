@@ -1,6 +1,7 @@
 // Element-wise and row-wise ops on f32 rows: add, mul, scale, silu, gelu, swiglu, softmax, convert.
 #include <cmath>
 
+#include "backends/cpu/ggml_math.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"
 
@@ -27,7 +28,11 @@ void unary_rows(const KernelCtx& ctx, const Graph& g, const Node& n, Fn fn) {
   for (int64_t r = r0; r < r1; ++r) fn(frow(n.out, r), frow(a, r), n.out.ne[0]);
 }
 
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+// SiLU as ggml_vec_silu_f32 / ggml_vec_swiglu_f32 compute it on AVX2: the polynomial exp of
+// ggml_v_silu for every full group of 8 elements, the libm expf for the rest.
+inline float silu_at(int64_t i, int64_t k, float x) {
+  return i < (k & ~int64_t(7)) ? ggml_v_silu(x) : ggml_silu_f32(x);
+}
 
 }  // namespace
 
@@ -45,7 +50,7 @@ void kernel_mul(const KernelCtx& ctx, const Graph& g, const Node& n) {
 
 void kernel_swiglu(const KernelCtx& ctx, const Graph& g, const Node& n) {
   binary_rows(ctx, g, n, [](float* y, const float* gate, const float* up, int64_t k) {
-    for (int64_t i = 0; i < k; ++i) y[i] = silu(gate[i]) * up[i];
+    for (int64_t i = 0; i < k; ++i) y[i] = silu_at(i, k, gate[i]) * up[i];
   });
 }
 
@@ -58,7 +63,7 @@ void kernel_scale(const KernelCtx& ctx, const Graph& g, const Node& n) {
 
 void kernel_silu(const KernelCtx& ctx, const Graph& g, const Node& n) {
   unary_rows(ctx, g, n, [](float* y, const float* a, int64_t k) {
-    for (int64_t i = 0; i < k; ++i) y[i] = silu(a[i]);
+    for (int64_t i = 0; i < k; ++i) y[i] = silu_at(i, k, a[i]);
   });
 }
 

@@ -6,6 +6,8 @@
 //    streaming the band once — bandwidth-bound;
 //  - otherwise GEMM tiles (a few weight rows × a few activation rows per step, so each load feeds
 //    several FMAs) over chunks of the band sized to stay in L2 while every activation row passes.
+// Every output is summed in the order ggml uses for this shape (select_vec_dot, vec_dot.h), so the
+// result matches llama.cpp bit for bit; a tile kernel is used only where it keeps that order.
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -39,11 +41,17 @@ struct Operands {
   int64_t N;
 };
 
-void matvec_band(const DotTraits& tr, const Operands& o, int64_t n0, int64_t n1) {
-  for (int64_t m = 0; m < o.M; ++m) {
-    const char* xr = o.x + size_t(m) * o.x_row;
-    float* y = o.y + m * o.N;
-    for (int64_t r = n0; r < n1; ++r) y[r] = tr.vec_dot(o.K, o.w.row(r), xr);
+// One dot product per output; with several activation rows, blocks of 16 weight rows stay in
+// cache while every activation row passes.
+void matvec_band(VecDotFn dot, const Operands& o, int64_t n0, int64_t n1) {
+  constexpr int64_t kRowBlock = 16;
+  for (int64_t b0 = n0; b0 < n1; b0 += kRowBlock) {
+    const int64_t b1 = std::min(n1, b0 + kRowBlock);
+    for (int64_t m = 0; m < o.M; ++m) {
+      const char* xr = o.x + size_t(m) * o.x_row;
+      float* y = o.y + m * o.N;
+      for (int64_t r = b0; r < b1; ++r) y[r] = dot(o.K, o.w.row(r), xr);
+    }
   }
 }
 
@@ -126,11 +134,11 @@ void kernel_matmul(const KernelCtx& ctx, const Graph& g, const Node& n) {
 
   // The output is an arena tensor, hence contiguous: row m starts at m * N.
   const Operands o{w, xq, xq_row, K, M, n.out.as<float>(), N};
-  const GemmKernel gk = gemm_kernel(w.dtype, M);
+  const GemmKernel gk = gemm_kernel(w.dtype, K, N, M);
   int64_t n0, n1;
   band(N, gk.tile ? gk.rows : 1, ctx.ith, ctx.nth, n0, n1);
   if (gk.tile) gemm_band(gk, o, n0, n1);
-  else matvec_band(*tr, o, n0, n1);
+  else matvec_band(select_vec_dot(*tr, K, N, M), o, n0, n1);
 }
 
 }  // namespace db::cpu

@@ -1,5 +1,5 @@
-// RMS normalization: y = x / sqrt(mean(x²) + eps) [* w]. The sum of squares is accumulated in
-// double, as ggml does, so long rows lose no precision.
+// RMS normalization: y = x / sqrt(mean(x²) + eps) [* w]. As in ggml, each square is rounded to
+// float and the squares are summed in double, so long rows lose no precision and results match.
 #include <cmath>
 
 #include "backends/cpu/kernels.h"
@@ -18,7 +18,7 @@ void kernel_rms_norm(const KernelCtx& ctx, const Graph& g, const Node& n) {
     const float* xr = frow(x, r);
     float* yr = frow(n.out, r);
     double sum = 0.0;
-    for (int64_t i = 0; i < k; ++i) sum += double(xr[i]) * double(xr[i]);
+    for (int64_t i = 0; i < k; ++i) sum += double(xr[i] * xr[i]);
     const float scale = 1.0f / std::sqrt(float(sum / double(k)) + eps);
     if (w) {
       for (int64_t i = 0; i < k; ++i) yr[i] = (xr[i] * scale) * w[i];

@@ -1,7 +1,10 @@
 // Rotary position embedding (RoPE). Normal mode rotates adjacent pairs (2i, 2i+1) as Llama's
 // GGUF layout expects; Neox mode rotates (i, i + d/2) as Qwen2 does. The angle for pair i is
 // pos · base^(-2i/d) · freq_scale / factor_i, computed by repeated multiplication exactly as ggml
-// does so that positions agree bit for bit with llama.cpp.
+// does so that positions agree bit for bit with llama.cpp. The rotation also rounds as llama.cpp's
+// -march=native build of ggml does: the compiler contracts x0·c − x1·s and x0·s + x1·c into one FMA
+// each (x0's product fused, the other rounded first), except that its vectorized Normal-mode loop
+// handles a last odd pair with plain multiplies and an add.
 #include <cmath>
 
 #include "backends/cpu/kernels.h"
@@ -34,8 +37,13 @@ void kernel_rope(const KernelCtx& ctx, const Graph& g, const Node& n) {
       const int64_t a = neox ? i0 / 2 : i0;
       const int64_t b = neox ? i0 / 2 + n_dims / 2 : i0 + 1;
       const float x0 = src[a], x1 = src[b];
-      dst[a] = x0 * c - x1 * s;
-      dst[b] = x0 * s + x1 * c;
+      if (neox || i0 + 2 < n_dims || (n_dims / 2) % 2 == 0) {
+        dst[a] = std::fma(x0, c, -(x1 * s));
+        dst[b] = std::fma(x0, s, x1 * c);
+      } else {
+        dst[a] = x0 * c - x1 * s;
+        dst[b] = x0 * s + x1 * c;
+      }
     }
     for (int64_t i = n_dims; i < D; ++i) dst[i] = src[i];
   }

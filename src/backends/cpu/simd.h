@@ -75,9 +75,11 @@ struct AttentionKernels {
   void (*row_f16)(const AttendRow& a) = nullptr;  // null: composed from the above
 };
 
-// The best GEMM kernel for this CPU (same ISA as dot_traits()) and m activation rows (packing
-// pays off only for enough of them).
-GemmKernel gemm_kernel(DType weight, int64_t m);
+// The best GEMM kernel for this CPU (same ISA as dot_traits()) for a [k, n] weight and m
+// activation rows (packing pays off only for enough of them). For f32, f16, q8_0 and q4_0 only a
+// kernel that sums every output in the order select_vec_dot() names for this shape (vec_dot.h,
+// ggml's order), or none: the matmul then uses that dot product per output.
+GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m);
 const AttentionKernels& attention_kernels();
 const AttentionKernels& attention_kernels_ref();
 
@@ -85,6 +87,8 @@ const AttentionKernels& attention_kernels_ref();
 // cpu_features() reports the ISA.
 const DotTraits* dot_traits_avx2(DType weight);
 GemmKernel gemm_kernel_avx2(DType weight, int64_t m);
+// The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
+GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();
 const DotTraits* dot_traits_avx512(DType weight);
 GemmKernel gemm_kernel_avx512(DType weight, int64_t m);

@@ -699,6 +699,19 @@ const AttentionKernels& attention_kernels_avx2() {
   return k;
 }
 
+// Dot-form tiles sum each output exactly as ggml does (FloatTiles: one 8-lane FMA accumulator and
+// tinyBLAS's horizontal sum, when k % 8 == 0; QuantTiles: ggml_vec_dot_q8_0_q8_0's 8 lanes). The
+// packed and gemv forms reorder the sums, so they are not offered here.
+GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m) {
+  switch (weight) {
+    case DType::F32: return dot_kernel<TilesF32, 3, 4>();
+    case DType::F16: return m >= kPackMinRows ? expanded_kernel<TilesF16x32, f16_to_f32>() : dot_kernel<TilesF16, 3, 3>();
+    case DType::Q8_0: return dot_kernel<QuantTiles<WeightQ8>, 2, 4>();
+    case DType::Q4_0: return dot_kernel<QuantTiles<WeightQ4>, 2, 4>();
+    default: return {};
+  }
+}
+
 }  // namespace db::cpu
 
 #else  // not an x86-64-v3 build of this file: no kernels
@@ -706,6 +719,7 @@ const AttentionKernels& attention_kernels_avx2() {
 namespace db::cpu {
 const DotTraits* dot_traits_avx2(DType) { return nullptr; }
 GemmKernel gemm_kernel_avx2(DType, int64_t) { return {}; }
+GemmKernel gemm_kernel_avx2_ggml_order(DType, int64_t) { return {}; }
 const AttentionKernels& attention_kernels_avx2() {
   static constexpr AttentionKernels k{};
   return k;

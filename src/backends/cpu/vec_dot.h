@@ -1,6 +1,19 @@
 // Per-weight-dtype dot products: the inner loop of matmul. As in ggml, the activation row is first
 // converted to the weight's companion "dot type" (q8_0 for q4_0/q8_0 weights, f16 for f16, ...),
 // so the dot product runs on compact integer or half data.
+//
+// Numerics contract (greedy decoding must pick llama.cpp's tokens on random-weight models, whose
+// logits are nearly flat): for f32, f16, q8_0 and q4_0 weights every kernel, portable or SIMD,
+// sums in exactly the order of ggml's CPU backend on an AVX2 machine, so results agree bit for bit.
+// ggml uses a different kernel, and so a different order, depending on the shape:
+//  - vec_dot       one activation row (decode): ggml_vec_dot_<type> (f32/f16: four 8-lane FMA
+//                  accumulators over 32 elements; q8_0/q4_0: 8 lanes of 4-element integer sums,
+//                  scaled and FMA-accumulated per block, then a horizontal sum);
+//  - vec_dot_gemm  several activation rows, when llamafile's tinyBLAS takes the matmul (f32/f16
+//                  weights with K % 8 == 0 and N % 4 == 0): one 8-lane FMA accumulator;
+//  - vec_dot_x8    weights with N % 8 == 0 that ggml repacks 8 rows at a time (q4_0 on AVX2):
+//                  whole-block integer sums FMA-accumulated in one float.
+// select_vec_dot() applies these rules; the matmul kernel uses it for every output.
 #pragma once
 #include <cstdint>
 
@@ -17,7 +30,16 @@ struct DotTraits {
   DType dot_type;
   FromFloatRowFn from_float;
   VecDotFn vec_dot;
+  VecDotFn vec_dot_gemm = nullptr;  // several activation rows (tinyBLAS order); null: vec_dot
+  VecDotFn vec_dot_x8 = nullptr;    // weights repacked by 8 rows (N % 8 == 0); null: not repacked
 };
+
+// The dot product ggml would use for a [K, N] weight times M activation rows.
+inline VecDotFn select_vec_dot(const DotTraits& t, int64_t K, int64_t N, int64_t M) {
+  if (t.vec_dot_x8 && N % 8 == 0) return t.vec_dot_x8;
+  if (t.vec_dot_gemm && M >= 2 && K % 8 == 0 && N % 4 == 0) return t.vec_dot_gemm;
+  return t.vec_dot;
+}
 
 // The traits for a weight dtype (the best kernel this CPU supports), or null when unsupported.
 const DotTraits* dot_traits(DType weight);
@@ -25,5 +47,10 @@ const DotTraits* dot_traits(DType weight);
 const DotTraits* dot_traits_ref(DType weight);
 // Reference traits of the further block formats (K-quants, Q4_1, Q5_x, IQ4_NL); in vec_dot_quants.cpp.
 const DotTraits* dot_traits_ref_quants(DType weight);
+
+// Activation rows to q8_0 as ggml's AVX2 quantize_row_q8_0 does: scale 127 / amax and
+// round-half-to-even. (quantize_q8_0 in core is ggml's reference, used for weights in files; the
+// two differ in the last bit of some values.)
+void quantize_row_q8_0_act(const float* src, void* dst, int64_t n);
 
 }  // namespace db::cpu
