@@ -1,5 +1,7 @@
 // Runtime kernel dispatch: detect the CPU once, then hand out the best kernel table it can run.
 // Order of preference: AVX-512 (opt-in, see cpu_isa_name), AVX2+FMA+F16C, portable reference.
+// f32/f16/q8_0/q4_0 weights always get kernels in ggml's summation order (vec_dot.h): the AVX2
+// ones of vec_dot_avx2.cpp (also on AVX-512 machines), or the portable reference.
 #include <cstdlib>
 #include <cstring>
 
@@ -79,8 +81,12 @@ static bool ggml_order(DType weight) {
 }
 
 const DotTraits* dot_traits(DType weight) {
-  if (ggml_order(weight)) return dot_traits_ref(weight);
   const Isa isa = active_isa();
+  if (ggml_order(weight)) {
+    if (isa >= Isa::Avx2)
+      if (const DotTraits* t = dot_traits_ggml_avx2(weight)) return t;
+    return dot_traits_ref(weight);
+  }
   if (isa == Isa::Avx512)
     if (const DotTraits* t = dot_traits_avx512(weight)) return t;
   if (isa >= Isa::Avx2)

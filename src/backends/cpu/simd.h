@@ -87,6 +87,8 @@ const AttentionKernels& attention_kernels_ref();
 // cpu_features() reports the ISA.
 const DotTraits* dot_traits_avx2(DType weight);
 GemmKernel gemm_kernel_avx2(DType weight, int64_t m);
+// The AVX2 dot products in ggml's order for f32/f16/q8_0/q4_0 (vec_dot_avx2.cpp; null otherwise).
+const DotTraits* dot_traits_ggml_avx2(DType weight);
 // The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
 GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();

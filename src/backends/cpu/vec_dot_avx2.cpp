@@ -1,0 +1,200 @@
+// AVX2 + FMA + F16C versions of the ggml-order kernels of vec_dot.cpp: the same operations in the
+// same order (vec_dot.h states the contract), on vector registers, so results are bit-identical to
+// the portable kernels and to llama.cpp. Only this file is compiled with -mavx2 -mfma -mf16c (and
+// -ffp-contract=off like the rest); dispatch.cpp enters it after checking the CPU. Internal
+// linkage throughout, and no standard-library templates, so no AVX2 code leaks into portable paths.
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+#include "backends/cpu/vec_dot.h"
+
+namespace db::cpu {
+namespace {
+
+// (v0+v4) (v1+v5) (v2+v6) (v3+v7), then 0+2, 1+3, then the sum: ggml's hsum_float_8 / tinyBLAS hsum.
+inline float hsum8(__m256 x) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// GGML_F32x8_REDUCE of four accumulators.
+inline float reduce4(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
+  s0 = _mm256_add_ps(s0, s2);
+  s1 = _mm256_add_ps(s1, s3);
+  s0 = _mm256_add_ps(s0, s1);
+  const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+  const __m128 t1 = _mm_hadd_ps(t0, t0);
+  return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+}
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline __m256 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+float dot_f32(int64_t n, const void* xv, const void* yv) {
+  auto *x = static_cast<const float*>(xv), *y = static_cast<const float*>(yv);
+  const int64_t np = n & ~int64_t(31);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (int64_t i = 0; i < np; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+  }
+  float sum = reduce4(s0, s1, s2, s3);
+  // Leftovers as in vec_dot.cpp: runs of 8 and 4 as rounded products added in order, then FMAs.
+  int64_t i = np;
+  for (; n - i >= 8; i += 8)
+    for (int l = 0; l < 8; ++l) sum += x[i + l] * y[i + l];
+  if (n - i >= 4) {
+    for (int l = 0; l < 4; ++l) sum += x[i + l] * y[i + l];
+    i += 4;
+  }
+  for (; i < n; ++i) sum = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(x[i]), _mm_set_ss(y[i]), _mm_set_ss(sum)));
+  return sum;
+}
+
+float dot_f16(int64_t n, const void* xv, const void* yv) {
+  auto *x = static_cast<const uint16_t*>(xv), *y = static_cast<const uint16_t*>(yv);
+  const int64_t np = n & ~int64_t(31);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (int64_t i = 0; i < np; i += 32) {
+    s0 = _mm256_fmadd_ps(load_f16(x + i), load_f16(y + i), s0);
+    s1 = _mm256_fmadd_ps(load_f16(x + i + 8), load_f16(y + i + 8), s1);
+    s2 = _mm256_fmadd_ps(load_f16(x + i + 16), load_f16(y + i + 16), s2);
+    s3 = _mm256_fmadd_ps(load_f16(x + i + 24), load_f16(y + i + 24), s3);
+  }
+  double sum = reduce4(s0, s1, s2, s3);
+  for (int64_t i = np; i < n; ++i) sum += double(h2f(x[i]) * h2f(y[i]));
+  return float(sum);
+}
+
+// tinyBLAS order: one accumulator, n % 8 == 0 (select_vec_dot guarantees it).
+float dot_gemm_f32(int64_t n, const void* xv, const void* yv) {
+  auto *x = static_cast<const float*>(xv), *y = static_cast<const float*>(yv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
+  return hsum8(acc);
+}
+
+float dot_gemm_f16(int64_t n, const void* xv, const void* yv) {
+  auto *x = static_cast<const uint16_t*>(xv), *y = static_cast<const uint16_t*>(yv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(load_f16(x + i), load_f16(y + i), acc);
+  return hsum8(acc);
+}
+
+// ---- q8_0 / q4_0 ------------------------------------------------------------------------------
+inline __m256i load_q8(const int8_t* qs) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)); }
+// 32 nibbles as signed bytes -8..7 in element order (low nibbles 0..15, high nibbles 16..31).
+inline __m256i load_q4(const uint8_t* qs) {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i b = _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1));
+  return _mm256_sub_epi8(b, _mm256_set1_epi8(8));
+}
+// Exact int32 sums of 4 consecutive products per lane (|x|·sign(y, x) keeps vpmaddubsw in range).
+inline __m256i lane_sums(__m256i x, __m256i y) {
+  const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(_mm256_set1_epi16(1), dot);
+}
+inline int32_t hsum_i32(__m256i a) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
+}
+
+float dot_q8_0(int64_t n, const void* xv, const void* yv) {
+  auto* x = static_cast<const BlockQ8_0*>(xv);
+  auto* y = static_cast<const BlockQ8_0*>(yv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lane_sums(load_q8(x[b].qs), load_q8(y[b].qs))), acc);
+  }
+  return hsum8(acc);
+}
+
+float dot_q4_0(int64_t n, const void* xv, const void* yv) {
+  auto* x = static_cast<const BlockQ4_0*>(xv);
+  auto* y = static_cast<const BlockQ8_0*>(yv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lane_sums(load_q4(x[b].qs), load_q8(y[b].qs))), acc);
+  }
+  return hsum8(acc);
+}
+
+// Repacked q4_0x8 order: one float, fma(block integer sum, d_x·d_y, acc) per block.
+float dot_q4_0_x8(int64_t n, const void* xv, const void* yv) {
+  auto* x = static_cast<const BlockQ4_0*>(xv);
+  auto* y = static_cast<const BlockQ8_0*>(yv);
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    const float isum = float(hsum_i32(lane_sums(load_q4(x[b].qs), load_q8(y[b].qs))));
+    acc = _mm_fmadd_ss(_mm_set_ss(isum), _mm_set_ss(h2f(x[b].d) * h2f(y[b].d)), acc);
+  }
+  return _mm_cvtss_f32(acc);
+}
+
+// ---- activation rows -----------------------------------------------------------------------------
+void f32_row(const float* src, void* dst, int64_t n) { __builtin_memcpy(dst, src, size_t(n) * 4); }
+
+void f16_row(const float* src, void* dst, int64_t n) {
+  auto* d = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) d[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+// ggml's AVX2 quantize_row_q8_0, verbatim in effect.
+void q8_0_row(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    __m256 m = _mm256_andnot_ps(sign, v0);
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v1));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v2));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v3));
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    y[b].d = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+}
+
+constexpr DotTraits kF32{DType::F32, f32_row, dot_f32, dot_gemm_f32};
+constexpr DotTraits kF16{DType::F16, f16_row, dot_f16, dot_gemm_f16};
+constexpr DotTraits kQ8_0{DType::Q8_0, q8_0_row, dot_q8_0};
+constexpr DotTraits kQ4_0{DType::Q8_0, q8_0_row, dot_q4_0, nullptr, dot_q4_0_x8};
+
+}  // namespace
+
+const DotTraits* dot_traits_ggml_avx2(DType weight) {
+  switch (weight) {
+    case DType::F32: return &kF32;
+    case DType::F16: return &kF16;
+    case DType::Q8_0: return &kQ8_0;
+    case DType::Q4_0: return &kQ4_0;
+    default: return nullptr;
+  }
+}
+
+}  // namespace db::cpu
+#else  // not an x86-64-v3 build of this file: no kernels
+#include "backends/cpu/vec_dot.h"
+namespace db::cpu {
+const DotTraits* dot_traits_ggml_avx2(DType) { return nullptr; }
+}  // namespace db::cpu
+#endif

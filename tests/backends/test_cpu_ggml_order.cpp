@@ -1,0 +1,129 @@
+// The numerics contract of vec_dot.h: for f32, f16, q8_0 and q4_0 every dispatched (SIMD) kernel
+// gives exactly the bits of the portable reference, which follows ggml's AVX2 CPU backend. The
+// reference itself was checked bit for bit against llama.cpp's ggml (de3ff815) op by op; these
+// tests pin the properties that keep it so: the kernel choice per shape, exact agreement of the
+// dispatched kernels, ggml's rounding of activations, and the polynomial exp of SiLU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/ggml_math.h"
+#include "backends/cpu/vec_dot.h"
+
+namespace db {
+namespace {
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+constexpr DType kGgmlOrderTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
+
+TEST(GgmlOrder, KernelChoiceFollowsGgmlPerShape) {
+  const cpu::DotTraits& f32 = *cpu::dot_traits_ref(DType::F32);
+  EXPECT_EQ(cpu::select_vec_dot(f32, 256, 64, 1), f32.vec_dot);        // one row: ggml_vec_dot_f32
+  EXPECT_EQ(cpu::select_vec_dot(f32, 256, 64, 2), f32.vec_dot_gemm);   // batched: tinyBLAS
+  EXPECT_EQ(cpu::select_vec_dot(f32, 256, 62, 5), f32.vec_dot);        // tinyBLAS needs N % 4 == 0
+  EXPECT_EQ(cpu::select_vec_dot(f32, 100, 64, 5), f32.vec_dot);        // ... and K % 8 == 0
+  const cpu::DotTraits& q8 = *cpu::dot_traits_ref(DType::Q8_0);
+  EXPECT_EQ(cpu::select_vec_dot(q8, 256, 64, 5), q8.vec_dot);          // tinyBLAS_Q0 = vec_dot order
+  const cpu::DotTraits& q4 = *cpu::dot_traits_ref(DType::Q4_0);
+  EXPECT_EQ(cpu::select_vec_dot(q4, 256, 64, 1), q4.vec_dot_x8);       // repacked 8 rows at a time
+  EXPECT_EQ(cpu::select_vec_dot(q4, 256, 60, 5), q4.vec_dot);          // not repackable
+}
+
+// Every kernel variant of the dispatched traits equals the reference bit for bit, including
+// lengths that leave ggml_vec_dot's leftover paths (runs of 8, of 4, and single FMAs).
+TEST(GgmlOrder, DispatchedKernelsAreBitIdenticalToReference) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (DType t : kGgmlOrderTypes) {
+    const cpu::DotTraits* ref = cpu::dot_traits_ref(t);
+    const cpu::DotTraits* fast = cpu::dot_traits(t);
+    ASSERT_NE(fast, nullptr);
+    const bool blocks = dtype_info(t).block_size > 1;
+    for (int64_t n : {32, 64, 96, 256, 448, 1376, 40, 44, 47, 75, 100, 131}) {
+      if (blocks && n % 32) continue;
+      std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+      for (auto& v : x) v = dist(rng);
+      for (auto& v : y) v = 3.0f * dist(rng);
+      std::vector<uint8_t> wq(row_bytes(t, n)), yr(row_bytes(ref->dot_type, n)), yf(row_bytes(ref->dot_type, n));
+      dtype_info(t).from_float(x.data(), wq.data(), n);
+      ref->from_float(y.data(), yr.data(), n);
+      fast->from_float(y.data(), yf.data(), n);
+      ASSERT_EQ(std::memcmp(yr.data(), yf.data(), yr.size()), 0) << dtype_name(t) << " activations n=" << n;
+      const std::string what = std::string(dtype_name(t)) + " n=" + std::to_string(n);
+      EXPECT_EQ(bits(fast->vec_dot(n, wq.data(), yr.data())), bits(ref->vec_dot(n, wq.data(), yr.data()))) << what;
+      ASSERT_EQ(!fast->vec_dot_gemm, !ref->vec_dot_gemm) << what;
+      ASSERT_EQ(!fast->vec_dot_x8, !ref->vec_dot_x8) << what;
+      if (ref->vec_dot_gemm && n % 8 == 0)
+        EXPECT_EQ(bits(fast->vec_dot_gemm(n, wq.data(), yr.data())), bits(ref->vec_dot_gemm(n, wq.data(), yr.data())))
+            << what << " (gemm order)";
+      if (ref->vec_dot_x8)
+        EXPECT_EQ(bits(fast->vec_dot_x8(n, wq.data(), yr.data())), bits(ref->vec_dot_x8(n, wq.data(), yr.data())))
+            << what << " (x8 order)";
+    }
+  }
+}
+
+// The different orders really differ (so a kernel that ignores the contract is caught above), and
+// each is an accurate dot product.
+TEST(GgmlOrder, OrdersAreAccurateButDistinct) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const cpu::DotTraits& f32 = *cpu::dot_traits_ref(DType::F32);
+  int differ = 0;
+  for (int trial = 0; trial < 64; ++trial) {
+    std::vector<float> x(1024), y(1024);
+    double want = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = dist(rng);
+      y[i] = dist(rng);
+      want += double(x[i]) * y[i];
+    }
+    const float a = f32.vec_dot(1024, x.data(), y.data()), b = f32.vec_dot_gemm(1024, x.data(), y.data());
+    EXPECT_NEAR(a, want, 1e-4);
+    EXPECT_NEAR(b, want, 1e-4);
+    differ += a != b;
+  }
+  EXPECT_GT(differ, 0);
+}
+
+// Activations are quantized like ggml's AVX2 quantize_row_q8_0: scale 127/amax, ties to even.
+TEST(GgmlOrder, ActivationQuantizationRoundsHalfToEven) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;  // amax: id = 1 exactly
+  x[1] = 2.5f;
+  x[2] = -3.5f;
+  x[3] = 0.5f;
+  BlockQ8_0 b;
+  cpu::quantize_row_q8_0_act(x.data(), &b, 32);
+  EXPECT_EQ(b.qs[0], 127);
+  EXPECT_EQ(b.qs[1], 2);   // roundf would give 3
+  EXPECT_EQ(b.qs[2], -4);
+  EXPECT_EQ(b.qs[3], 0);
+  EXPECT_EQ(fp16_to_fp32(b.d), 1.0f);
+  const cpu::DotTraits* fast = cpu::dot_traits(DType::Q8_0);
+  BlockQ8_0 f;
+  fast->from_float(x.data(), &f, 32);
+  EXPECT_EQ(std::memcmp(&b, &f, sizeof b), 0);
+}
+
+// ggml_v_expf (the SiLU exp on AVX2) is a polynomial within 2 ulp of exp, saturating like ggml.
+TEST(GgmlOrder, PolynomialExpIsAccurate) {
+  for (float x = -100.0f; x < 88.0f; x += 0.173f) {
+    const double want = std::exp(double(x));
+    EXPECT_NEAR(cpu::ggml_v_expf(x), want, want * 3e-7 + 1e-37) << x;
+  }
+  EXPECT_EQ(cpu::ggml_v_expf(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(cpu::ggml_v_expf(100.0f)));
+  EXPECT_EQ(cpu::ggml_v_silu(0.0f), 0.0f);
+}
+
+}  // namespace
+}  // namespace db
