@@ -301,6 +301,43 @@ TEST_P(CpuOps, KvStoreAndAttention) {
   }
 }
 
+// Batches of 64+ queries take llama.cpp's tiled flash-attention algorithm (64 keys per tile, q kept
+// in f32, V accumulated in f32), also over cached positions and with keys past the batch masked.
+TEST_P(CpuOps, AttentionTiledForLongBatches) {
+  const int64_t D = 16, H = 4, Hkv = 2, C = 160, past = 7, T = 70;
+  std::vector<float> qv, kcv, vcv;
+  Buf q = random_tensor("q", DType::F32, {D, H, T, 1}, rng, &qv);
+  Buf kc = random_tensor("kc", DType::F16, {D, Hkv, C, 1}, rng, &kcv);
+  Buf vc = random_tensor("vc", DType::F16, {D, Hkv, C, 1}, rng, &vcv);
+  Graph g;
+  OpParams p;
+  p.i[0] = past;
+  p.f[0] = 0.25f;
+  const int y = g.add(Op::Attention, make_tensor("y", DType::F32, {D, H, T, 1}), {g.leaf(q.t), g.leaf(kc.t), g.leaf(vc.t)}, p);
+  g.set_output(y);
+  run(g);
+  std::vector<double> want(size_t(D * H * T));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t hk = h / (H / Hkv), n_kv = past + t + 1;
+      std::vector<double> s(static_cast<size_t>(n_kv));
+      double mx = -1e30, sum = 0;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        double d = 0;
+        for (int64_t i = 0; i < D; ++i) d += double(qv[size_t((t * H + h) * D + i)]) * kcv[size_t((j * Hkv + hk) * D + i)];
+        s[size_t(j)] = 0.25 * d;
+        mx = std::max(mx, s[size_t(j)]);
+      }
+      for (auto& x : s) sum += (x = std::exp(x - mx));
+      for (int64_t i = 0; i < D; ++i) {
+        double o = 0;
+        for (int64_t j = 0; j < n_kv; ++j) o += s[size_t(j)] / sum * vcv[size_t((j * Hkv + hk) * D + i)];
+        want[size_t((t * H + h) * D + i)] = o;
+      }
+    }
+  expect_close(result(g, y), want, 1e-5, "tiled attention");
+}
+
 TEST_P(CpuOps, ConvertBetweenDtypes) {
   std::vector<float> xv;
   Buf x = random_tensor("x", DType::F32, {64, 3, 1, 1}, rng, &xv);
