@@ -48,14 +48,16 @@ struct OneChunk {
   OneChunk(const AttnShape& s, const DotTraits& traits)
       : a(s), kt(traits), qbuf(row_bytes(traits.dot_type, s.D)), acc(size_t(s.D)), vrow(size_t(s.D)), acc16(size_t(s.D)) {}
 
-  void row(int64_t h, int64_t t, int64_t hk, float* out) {
+  // Keys [j0, j1) (those visible to query t) into acc (f32), the running max M and sum S.
+  void partial(int64_t t, int64_t h, int64_t hk, int64_t j0, int64_t j1, float& M, float& S) {
     const auto d = static_cast<size_t>(a.D);
     const bool f16_acc = a.v.dtype == DType::F16;
     kt.from_float(reinterpret_cast<const float*>(a.q.row(h, t)), qbuf.data(), a.D);
-    float M = -INFINITY, S = 0.0f;
+    M = -INFINITY;
+    S = 0.0f;
     std::fill(acc.begin(), acc.end(), 0.0f);
     std::fill(acc16.begin(), acc16.end(), uint16_t(0));
-    for (int64_t j = 0; j <= a.past + t; ++j) {
+    for (int64_t j = j0; j < std::min(j1, a.past + t + 1); ++j) {
       const float s = kt.vec_dot(a.D, a.k.row(hk, j), qbuf.data()) * a.scale;
       float ms = 1.0f, vs = 1.0f;  // rescale of what was accumulated; weight of this value
       if (s > M) {
@@ -83,8 +85,34 @@ struct OneChunk {
     }
     if (f16_acc)
       for (size_t i = 0; i < d; ++i) acc[i] = fp16_to_fp32(acc16[i]);
+  }
+
+  void row(int64_t h, int64_t t, int64_t hk, float* out) {
+    float M, S;
+    partial(t, h, hk, 0, a.past + t + 1, M, S);
     const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-    for (size_t i = 0; i < d; ++i) out[i] = acc[i] * inv;
+    for (int64_t i = 0; i < a.D; ++i) out[i] = acc[size_t(i)] * inv;
+  }
+
+  // ggml's split-KV decode (one query, 512+ cache cells in llama.cpp's view): the n_kv cells are
+  // cut into n_chunks equal ranges (one per llama.cpp thread), each range gives a partial as above,
+  // and the partials are merged in order with FMAs: ggml_flash_attn_ext_reduce_partials.
+  void row_split(int64_t h, int64_t hk, int64_t n_kv, int64_t n_chunks, float* out) {
+    const int64_t chunk = (n_kv + n_chunks - 1) / n_chunks;
+    float M = -INFINITY, S = 0.0f;
+    std::vector<float> fin(size_t(a.D), 0.0f);
+    for (int64_t c = 0; c < n_chunks && c * chunk < n_kv; ++c) {
+      float Mc, Sc;
+      partial(0, h, hk, c * chunk, std::min(n_kv, (c + 1) * chunk), Mc, Sc);
+      if (Sc == 0.0f) continue;
+      const float m_new = std::fmax(M, Mc);
+      const float scale_old = std::exp(M - m_new), scale_new = std::exp(Mc - m_new);
+      for (size_t i = 0; i < fin.size(); ++i) fin[i] = std::fma(fin[i], scale_old, acc[i] * scale_new);
+      S = std::fma(S, scale_old, Sc * scale_new);
+      M = m_new;
+    }
+    const float inv = S != 0.0f ? 1.0f / S : 1.0f;
+    for (int64_t i = 0; i < a.D; ++i) out[i] = fin[size_t(i)] * inv;
   }
 };
 
@@ -154,8 +182,10 @@ struct Tiled {
 //    of V is kept in f16, rounded after the rescale and after each fused multiply-add; the running
 //    sum S is updated with one FMA; the result is acc · (1/S);
 //  - tiles of 64 keys for batches of 64+ queries with f16 or f32 K and V of one type (Tiled).
-// (ggml's third path, KV split across threads for a single query over 512+ cache cells, is not
-// mirrored: its partial sums depend on llama.cpp's padded cache view and thread count.)
+//  - for a single query when llama.cpp's view of the cache has 512+ cells, the keys split into
+//    one range per thread, merged at the end (OneChunk::row_split). llama.cpp's view is the cells
+//    in use rounded up to a multiple of 256 (at least 256, at most the cache size); with the same
+//    cache size and thread count as llama.cpp the result is the same.
 void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const Tensor& q = g.node(n.src[0]).out;  // [D, H, T]
   const Tensor& k = g.node(n.src[1]).out;  // [D, Hkv, C]
@@ -163,7 +193,11 @@ void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const int64_t D = q.ne[0], H = q.ne[1], T = q.ne[2], Hkv = k.ne[1];
   const int64_t group = H / Hkv;
   const AttnShape shape{q, k, v, D, n.params.i[0], n.params.f[0]};
-  const bool tiled = T >= kKvTile && k.dtype == v.dtype && (k.dtype == DType::F16 || k.dtype == DType::F32) && D % 8 == 0;
+  const bool f_kv = k.dtype == v.dtype && (k.dtype == DType::F16 || k.dtype == DType::F32);
+  const bool tiled = T >= kKvTile && f_kv && D % 8 == 0;
+  const int64_t C = k.ne[2], used = shape.past + T;
+  const int64_t n_kv = std::min(C, std::max<int64_t>(256, (used + 255) / 256 * 256));  // llama.cpp's cache view
+  const bool split = T == 1 && f_kv && n_kv >= 512;
   OneChunk one(shape, *dot_traits(k.dtype));
   Tiled tile(shape);
   int64_t r0, r1;
@@ -173,6 +207,8 @@ void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
     float* out = reinterpret_cast<float*>(n.out.data) + (t * H + h) * D;
     if (tiled)
       tile.row(h, t, h / group, out);
+    else if (split)
+      one.row_split(h, h / group, n_kv, ctx.nth, out);
     else
       one.row(h, t, h / group, out);
   }
