@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cpu/ggml_math.h"
+#include "backends/cpu/row_kernels.h"
 #include "backends/cpu/vec_dot.h"
 
 namespace db {
@@ -112,6 +113,59 @@ TEST(GgmlOrder, ActivationQuantizationRoundsHalfToEven) {
   BlockQ8_0 f;
   fast->from_float(x.data(), &f, 32);
   EXPECT_EQ(std::memcmp(&b, &f, sizeof b), 0);
+}
+
+// The dispatched row kernels (SiLU, attention updates and tiles) equal the portable ones bit for bit.
+TEST(GgmlOrder, DispatchedRowKernelsAreBitIdenticalToReference) {
+  const cpu::RowKernels& ref = cpu::row_kernels_ref();
+  const cpu::RowKernels& fast = cpu::row_kernels();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 4.0f);
+  auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+  };
+  for (int64_t n : {8, 64, 77, 1376}) {
+    std::vector<float> g(static_cast<size_t>(n)), u(g.size()), y1(g.size()), y2(g.size());
+    for (auto& x : g) x = dist(rng);
+    for (auto& x : u) x = dist(rng);
+    g[0] = 120.0f;  // exp overflow and underflow branches of ggml_v_expf
+    g[1] = -120.0f;
+    ref.swiglu(n, y1.data(), g.data(), u.data());
+    fast.swiglu(n, y2.data(), g.data(), u.data());
+    EXPECT_TRUE(same(y1, y2)) << "swiglu n=" << n;
+    ref.silu(n, y1.data(), g.data());
+    fast.silu(n, y2.data(), g.data());
+    EXPECT_TRUE(same(y1, y2)) << "silu n=" << n;
+    std::vector<uint16_t> a1(g.size()), a2(g.size()), v(g.size());
+    for (size_t i = 0; i < g.size(); ++i) a1[i] = a2[i] = fp32_to_fp16(g[i]), v[i] = fp32_to_fp16(u[i]);
+    ref.mad_f16(n, a1.data(), v.data(), 0.3f);
+    fast.mad_f16(n, a2.data(), v.data(), 0.3f);
+    ref.scale_f16(n, a1.data(), 0.7f);
+    fast.scale_f16(n, a2.data(), 0.7f);
+    EXPECT_EQ(a1, a2) << "f16 mad/scale n=" << n;
+    y1 = g;
+    y2 = g;
+    ref.mad_f32(n, y1.data(), u.data(), 0.3f);
+    fast.mad_f32(n, y2.data(), u.data(), 0.3f);
+    EXPECT_TRUE(same(y1, y2)) << "mad_f32 n=" << n;
+  }
+  for (int64_t D : {16, 64, 20}) {
+    std::vector<float> q(static_cast<size_t>(D)), kt(static_cast<size_t>(D * cpu::kAttnTile)), v(kt.size());
+    for (auto& x : q) x = dist(rng);
+    for (auto& x : kt) x = dist(rng);
+    for (auto& x : v) x = dist(rng);
+    std::vector<float> k1(cpu::kAttnTile), k2(cpu::kAttnTile);
+    ref.tile_scores(D, q.data(), kt.data(), k1.data());
+    fast.tile_scores(D, q.data(), kt.data(), k2.data());
+    EXPECT_TRUE(same(k1, k2)) << "scores D=" << D;
+    for (size_t j = 40; j < k1.size(); ++j) k1[j] = k2[j] = -INFINITY;  // masked keys
+    EXPECT_EQ(ref.tile_softmax(k1.data(), 30.0f), fast.tile_softmax(k2.data(), 30.0f));
+    EXPECT_TRUE(same(k1, k2)) << "softmax D=" << D;
+    std::vector<float> o1(q.size(), 1.0f), o2(q.size(), 1.0f);
+    ref.tile_values(D, o1.data(), v.data(), k1.data(), 40);
+    fast.tile_values(D, o2.data(), v.data(), k2.data(), 40);
+    EXPECT_TRUE(same(o1, o2)) << "values D=" << D;
+  }
 }
 
 // ggml_v_expf (the SiLU exp on AVX2) is a polynomial within 2 ulp of exp, saturating like ggml.

@@ -1,10 +1,12 @@
 // Runtime kernel dispatch: detect the CPU once, then hand out the best kernel table it can run.
 // Order of preference: AVX-512 (opt-in, see cpu_isa_name), AVX2+FMA+F16C, portable reference.
 // f32/f16/q8_0/q4_0 weights always get kernels in ggml's summation order (vec_dot.h): the AVX2
-// ones of vec_dot_avx2.cpp (also on AVX-512 machines), or the portable reference.
+// ones of ggml_avx2.cpp (also on AVX-512 machines), or the portable reference; likewise the row
+// kernels of SiLU and attention (row_kernels.h).
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/cpu/row_kernels.h"
 #include "backends/cpu/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -111,6 +113,10 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     if (GemmKernel k = gemm_kernel_avx512(weight, m); k.tile) return k;
   if (isa >= Isa::Avx2) return gemm_kernel_avx2(weight, m);
   return {};
+}
+
+const RowKernels& row_kernels() {
+  return active_isa() >= Isa::Avx2 ? row_kernels_ggml_avx2() : row_kernels_ref();
 }
 
 const AttentionKernels& attention_kernels_ref() {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <vector>
 
-#include "backends/cpu/ggml_math.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"
+#include "backends/cpu/row_kernels.h"
 #include "backends/cpu/vec_dot.h"
 
 namespace db::cpu {
@@ -15,13 +15,15 @@ namespace db::cpu {
 void kernel_kv_store(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const Tensor& x = g.node(n.src[0]).out;
   const Tensor& cache = g.node(n.src[1]).out;
-  const auto& to = dtype_info(cache.dtype);
+  // As ggml's CPU set_rows: the CPU conversion of the type (f16 by F16C, q8_0 as its AVX2 quantizer).
+  const DotTraits* dt = dot_traits(cache.dtype);
+  const FromFloatRowFn from = dt && dt->dot_type == cache.dtype ? dt->from_float : dtype_info(cache.dtype).from_float;
   const int64_t pos0 = n.params.i[0], H = x.ne[1], T = x.ne[2];
   int64_t r0, r1;
   split_rows(H * T, ctx.ith, ctx.nth, r0, r1);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t h = r % H, t = r / H;
-    to.from_float(reinterpret_cast<const float*>(x.row(h, t)), cache.row(h, pos0 + t), x.ne[0]);
+    from(reinterpret_cast<const float*>(x.row(h, t)), cache.row(h, pos0 + t), x.ne[0]);
   }
 }
 
@@ -33,58 +35,54 @@ struct AttnShape {
   float scale;
 };
 
-inline float load_f(const Tensor& t, int64_t hk, int64_t j, int64_t i) {
-  return t.dtype == DType::F16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(t.row(hk, j))[i])
-                               : reinterpret_cast<const float*>(t.row(hk, j))[i];
-}
-
-// ggml_compute_forward_flash_attn_ext_f16_one_chunk, one query row (h, t) over keys 0..past+t.
+// ggml_compute_forward_flash_attn_ext_f16_one_chunk for one query row.
 struct OneChunk {
   const AttnShape& a;
   const DotTraits& kt;
+  const RowKernels& rk;
   std::vector<char> qbuf;
   std::vector<float> acc, vrow;
   std::vector<uint16_t> acc16;
   OneChunk(const AttnShape& s, const DotTraits& traits)
-      : a(s), kt(traits), qbuf(row_bytes(traits.dot_type, s.D)), acc(size_t(s.D)), vrow(size_t(s.D)), acc16(size_t(s.D)) {}
+      : a(s), kt(traits), rk(row_kernels()), qbuf(row_bytes(traits.dot_type, s.D)), acc(size_t(s.D)), vrow(size_t(s.D)),
+        acc16(size_t(s.D)) {}
 
   // Keys [j0, j1) (those visible to query t) into acc (f32), the running max M and sum S.
   void partial(int64_t t, int64_t h, int64_t hk, int64_t j0, int64_t j1, float& M, float& S) {
-    const auto d = static_cast<size_t>(a.D);
+    const int64_t D = a.D;
     const bool f16_acc = a.v.dtype == DType::F16;
-    kt.from_float(reinterpret_cast<const float*>(a.q.row(h, t)), qbuf.data(), a.D);
+    kt.from_float(reinterpret_cast<const float*>(a.q.row(h, t)), qbuf.data(), D);
     M = -INFINITY;
     S = 0.0f;
     std::fill(acc.begin(), acc.end(), 0.0f);
     std::fill(acc16.begin(), acc16.end(), uint16_t(0));
     for (int64_t j = j0; j < std::min(j1, a.past + t + 1); ++j) {
-      const float s = kt.vec_dot(a.D, a.k.row(hk, j), qbuf.data()) * a.scale;
+      const float s = kt.vec_dot(D, a.k.row(hk, j), qbuf.data()) * a.scale;
       float ms = 1.0f, vs = 1.0f;  // rescale of what was accumulated; weight of this value
       if (s > M) {
         ms = std::exp(M - s);
         M = s;
         if (f16_acc)
-          for (size_t i = 0; i < d; ++i) acc16[i] = fp32_to_fp16(fp16_to_fp32(acc16[i]) * ms);
+          rk.scale_f16(D, acc16.data(), ms);
         else
-          for (size_t i = 0; i < d; ++i) acc[i] *= ms;
+          for (float& x : acc) x *= ms;
       } else {
         vs = std::exp(s - M);
       }
       if (f16_acc) {
-        const auto* vr = reinterpret_cast<const uint16_t*>(a.v.row(hk, j));
-        for (size_t i = 0; i < d; ++i) acc16[i] = fp32_to_fp16(std::fma(fp16_to_fp32(vr[i]), vs, fp16_to_fp32(acc16[i])));
+        rk.mad_f16(D, acc16.data(), reinterpret_cast<const uint16_t*>(a.v.row(hk, j)), vs);
       } else {
         const float* vr = reinterpret_cast<const float*>(a.v.row(hk, j));
         if (a.v.dtype != DType::F32) {
-          dtype_info(a.v.dtype).to_float(a.v.row(hk, j), vrow.data(), a.D);
+          dtype_info(a.v.dtype).to_float(a.v.row(hk, j), vrow.data(), D);
           vr = vrow.data();
         }
-        for (size_t i = 0; i < d; ++i) acc[i] = std::fma(vr[i], vs, acc[i]);
+        rk.mad_f32(D, acc.data(), vr, vs);
       }
       S = std::fma(S, ms, vs);
     }
     if (f16_acc)
-      for (size_t i = 0; i < d; ++i) acc[i] = fp16_to_fp32(acc16[i]);
+      for (size_t i = 0; i < acc.size(); ++i) acc[i] = fp16_to_fp32(acc16[i]);
   }
 
   void row(int64_t h, int64_t t, int64_t hk, float* out) {
@@ -116,72 +114,81 @@ struct OneChunk {
   }
 };
 
-// ggml_compute_forward_flash_attn_ext_tiled (batches of 64+ queries, f32/f16 K = V type), one
-// query row: q stays f32; keys are taken 64 at a time; each score is an FMA chain over the head
-// dimension, then scaled; per tile the running max, exps by ggml_v_expf with their sum in double
-// (8-lane partial sums), and V accumulated in f32 by one FMA chain per output over the tile.
-constexpr int64_t kKvTile = 64;
-struct Tiled {
-  const AttnShape& a;
-  std::vector<float> acc;
-  Tiled(const AttnShape& s) : a(s), acc(size_t(s.D)) {}
-
-  void row(int64_t h, int64_t t, int64_t hk, float* out) {
-    const float* q = reinterpret_cast<const float*>(a.q.row(h, t));
-    const int64_t n_vis = a.past + t + 1;
-    float M = -INFINITY, S = 0.0f;
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    float kq[kKvTile];
-    for (int64_t ic = 0; ic < n_vis; ic += kKvTile) {
-      const int64_t nt = std::min(kKvTile, n_vis - ic);  // visible keys of this tile; the rest masked
-      float tile_max = -INFINITY;
-      for (int64_t tk = 0; tk < kKvTile; ++tk) {
-        if (tk < nt) {
-          float s = 0.0f;
-          for (int64_t i = 0; i < a.D; ++i) s = std::fma(load_f(a.k, hk, ic + tk, i), q[i], s);
-          kq[tk] = s * a.scale + 0.0f;  // + the mask's 0
-        } else {
-          kq[tk] = -INFINITY;
+// ggml_compute_forward_flash_attn_ext_tiled (batches of 64+ queries, f32/f16 K = V type) for this
+// thread's query rows: q stays f32; keys come 64 at a time (transposed to f32, shared by the rows
+// of a kv head); each score is an FMA chain over the head dimension, then scaled; per tile the
+// running max, exps by ggml_v_expf with their sum in double (8-lane partial sums), and V
+// accumulated in f32 by one FMA chain per output over the tile.
+void attend_tiled(const AttnShape& a, int64_t H, int64_t group, int64_t r0, int64_t r1, float* out_base) {
+  const int64_t D = a.D, n_rows = r1 - r0;
+  if (n_rows <= 0) return;
+  const RowKernels& rk = row_kernels();
+  std::vector<float> M(size_t(n_rows), -INFINITY), S(size_t(n_rows), 0.0f), acc(size_t(n_rows * D), 0.0f);
+  std::vector<float> kt(size_t(D * kAttnTile)), vt(size_t(kAttnTile * D)), kq(kAttnTile);
+  auto load = [&](const Tensor& t, int64_t hk, int64_t j, float* dst) {
+    if (t.dtype == DType::F16) {
+      const auto* src = reinterpret_cast<const uint16_t*>(t.row(hk, j));
+      for (int64_t i = 0; i < D; ++i) dst[i] = fp16_to_fp32(src[i]);
+    } else {
+      std::copy_n(reinterpret_cast<const float*>(t.row(hk, j)), D, dst);
+    }
+  };
+  const int64_t Hkv = H / group;
+  std::vector<float> krow(static_cast<size_t>(D));
+  for (int64_t hk = 0; hk < Hkv; ++hk) {
+    int64_t n_vis_max = 0;  // keys any of this thread's rows of kv head hk sees
+    for (int64_t r = r0; r < r1; ++r)
+      if ((r % H) / group == hk) n_vis_max = std::max(n_vis_max, a.past + r / H + 1);
+    for (int64_t ic = 0; ic < n_vis_max; ic += kAttnTile) {
+      const int64_t nk = std::min(kAttnTile, n_vis_max - ic);
+      std::fill(kt.begin(), kt.end(), 0.0f);
+      for (int64_t j = 0; j < nk; ++j) {
+        load(a.k, hk, ic + j, krow.data());
+        for (int64_t i = 0; i < D; ++i) kt[size_t(i * kAttnTile + j)] = krow[size_t(i)];
+        load(a.v, hk, ic + j, vt.data() + j * D);
+      }
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t h = r % H, t = r / H;
+        if (h / group != hk || a.past + t + 1 <= ic) continue;
+        const int64_t nt = std::min(kAttnTile, a.past + t + 1 - ic);  // visible keys; the rest masked
+        const size_t ri = size_t(r - r0);
+        rk.tile_scores(D, reinterpret_cast<const float*>(a.q.row(h, t)), kt.data(), kq.data());
+        float tile_max = -INFINITY;
+        for (int64_t j = 0; j < kAttnTile; ++j) {
+          kq[size_t(j)] = j < nt ? kq[size_t(j)] * a.scale + 0.0f : -INFINITY;  // + the mask
+          tile_max = tile_max > kq[size_t(j)] ? tile_max : kq[size_t(j)];
         }
-        tile_max = tile_max > kq[tk] ? tile_max : kq[tk];
-      }
-      const float m_new = std::fmax(M, tile_max);
-      if (m_new > M) {
-        const float ms = std::exp(M - m_new);
-        for (float& x : acc) x *= ms;
-        S *= ms;
-      }
-      M = m_new;
-      double sum = 0.0;
-      for (int64_t g = 0; g < kKvTile; g += 8) {
-        float e[8];
-        for (int l = 0; l < 8; ++l) kq[g + l] = e[l] = ggml_v_expf(kq[g + l] - m_new);
-        const float a0 = e[4] + e[0], a1 = e[5] + e[1], a2 = e[6] + e[2], a3 = e[7] + e[3];
-        sum += double((a0 + a2) + (a1 + a3));
-      }
-      S = float(double(S) + sum);
-      for (int64_t i = 0; i < a.D; ++i) {
-        float x = acc[size_t(i)];
-        for (int64_t tk = 0; tk < nt; ++tk) x = std::fma(load_f(a.v, hk, ic + tk, i), kq[tk], x);
-        acc[size_t(i)] = x;
+        const float m_new = std::fmax(M[ri], tile_max);
+        if (m_new > M[ri]) {
+          const float ms = std::exp(M[ri] - m_new);
+          for (int64_t i = 0; i < D; ++i) acc[ri * size_t(D) + size_t(i)] *= ms;
+          S[ri] *= ms;
+        }
+        M[ri] = m_new;
+        S[ri] = float(double(S[ri]) + rk.tile_softmax(kq.data(), m_new));
+        rk.tile_values(D, acc.data() + ri * size_t(D), vt.data(), kq.data(), nt);
       }
     }
-    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-    for (int64_t i = 0; i < a.D; ++i) out[i] = acc[size_t(i)] * inv;
   }
-};
+  for (int64_t r = r0; r < r1; ++r) {
+    const size_t ri = size_t(r - r0);
+    const float inv = S[ri] == 0.0f ? 0.0f : 1.0f / S[ri];
+    float* out = out_base + r * D;  // row r = t * H + h
+    for (int64_t i = 0; i < D; ++i) out[i] = acc[ri * size_t(D) + size_t(i)] * inv;
+  }
+}
 
 }  // namespace
 
 // out[:, h, t] = softmax(scale · q·K[0..past+t]) · V, for query head h reading kv head h / group.
 // The arithmetic is that of llama.cpp's CPU flash attention (ggml_compute_forward_flash_attn_ext_f16),
-// so greedy decoding agrees token for token. Like ggml it has two algorithms:
+// so greedy decoding agrees token for token. Like ggml it has three algorithms:
 //  - one query row at a time (fewer than 64 queries in the batch, or other cache types): q is
 //    converted to the key dot type (f16 for an f16 cache) and scored with the same dot product as
 //    ggml (vec_dot.h); the online softmax rescales with expf; with an f16 cache the weighted sum
 //    of V is kept in f16, rounded after the rescale and after each fused multiply-add; the running
 //    sum S is updated with one FMA; the result is acc · (1/S);
-//  - tiles of 64 keys for batches of 64+ queries with f16 or f32 K and V of one type (Tiled).
+//  - tiles of 64 keys for batches of 64+ queries with f16 or f32 K and V of one type (attend_tiled);
 //  - for a single query when llama.cpp's view of the cache has 512+ cells, the keys split into
 //    one range per thread, merged at the end (OneChunk::row_split). llama.cpp's view is the cells
 //    in use rounded up to a multiple of 256 (at least 256, at most the cache size); with the same
@@ -194,23 +201,23 @@ void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const int64_t group = H / Hkv;
   const AttnShape shape{q, k, v, D, n.params.i[0], n.params.f[0]};
   const bool f_kv = k.dtype == v.dtype && (k.dtype == DType::F16 || k.dtype == DType::F32);
-  const bool tiled = T >= kKvTile && f_kv && D % 8 == 0;
+  float* out = reinterpret_cast<float*>(n.out.data);
+  int64_t r0, r1;
+  split_rows(H * T, ctx.ith, ctx.nth, r0, r1);
+  if (T >= kAttnTile && f_kv && D % 8 == 0) {
+    attend_tiled(shape, H, group, r0, r1, out);
+    return;
+  }
   const int64_t C = k.ne[2], used = shape.past + T;
   const int64_t n_kv = std::min(C, std::max<int64_t>(256, (used + 255) / 256 * 256));  // llama.cpp's cache view
   const bool split = T == 1 && f_kv && n_kv >= 512;
   OneChunk one(shape, *dot_traits(k.dtype));
-  Tiled tile(shape);
-  int64_t r0, r1;
-  split_rows(H * T, ctx.ith, ctx.nth, r0, r1);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t h = r % H, t = r / H;
-    float* out = reinterpret_cast<float*>(n.out.data) + (t * H + h) * D;
-    if (tiled)
-      tile.row(h, t, h / group, out);
-    else if (split)
-      one.row_split(h, h / group, n_kv, ctx.nth, out);
+    if (split)
+      one.row_split(h, h / group, n_kv, ctx.nth, out + r * D);
     else
-      one.row(h, t, h / group, out);
+      one.row(h, t, h / group, out + r * D);
   }
 }
 

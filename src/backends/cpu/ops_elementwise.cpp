@@ -1,9 +1,9 @@
 // Element-wise and row-wise ops on f32 rows: add, mul, scale, silu, gelu, swiglu, softmax, convert.
 #include <cmath>
 
-#include "backends/cpu/ggml_math.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"
+#include "backends/cpu/row_kernels.h"
 
 namespace db::cpu {
 namespace {
@@ -28,12 +28,6 @@ void unary_rows(const KernelCtx& ctx, const Graph& g, const Node& n, Fn fn) {
   for (int64_t r = r0; r < r1; ++r) fn(frow(n.out, r), frow(a, r), n.out.ne[0]);
 }
 
-// SiLU as ggml_vec_silu_f32 / ggml_vec_swiglu_f32 compute it on AVX2: the polynomial exp of
-// ggml_v_silu for every full group of 8 elements, the libm expf for the rest.
-inline float silu_at(int64_t i, int64_t k, float x) {
-  return i < (k & ~int64_t(7)) ? ggml_v_silu(x) : ggml_silu_f32(x);
-}
-
 }  // namespace
 
 void kernel_add(const KernelCtx& ctx, const Graph& g, const Node& n) {
@@ -50,7 +44,7 @@ void kernel_mul(const KernelCtx& ctx, const Graph& g, const Node& n) {
 
 void kernel_swiglu(const KernelCtx& ctx, const Graph& g, const Node& n) {
   binary_rows(ctx, g, n, [](float* y, const float* gate, const float* up, int64_t k) {
-    for (int64_t i = 0; i < k; ++i) y[i] = silu_at(i, k, gate[i]) * up[i];
+    row_kernels().swiglu(k, y, gate, up);  // ggml_vec_swiglu_f32's rounding
   });
 }
 
@@ -63,7 +57,7 @@ void kernel_scale(const KernelCtx& ctx, const Graph& g, const Node& n) {
 
 void kernel_silu(const KernelCtx& ctx, const Graph& g, const Node& n) {
   unary_rows(ctx, g, n, [](float* y, const float* a, int64_t k) {
-    for (int64_t i = 0; i < k; ++i) y[i] = silu_at(i, k, a[i]);
+    row_kernels().silu(k, y, a);  // ggml_vec_silu_f32's rounding
   });
 }
 

@@ -87,8 +87,11 @@ const AttentionKernels& attention_kernels_ref();
 // cpu_features() reports the ISA.
 const DotTraits* dot_traits_avx2(DType weight);
 GemmKernel gemm_kernel_avx2(DType weight, int64_t m);
-// The AVX2 dot products in ggml's order for f32/f16/q8_0/q4_0 (vec_dot_avx2.cpp; null otherwise).
+// The AVX2 dot products in ggml's order for f32/f16/q8_0/q4_0 (ggml_avx2.cpp; null otherwise),
+// and the AVX2 row kernels (row_kernels.h).
 const DotTraits* dot_traits_ggml_avx2(DType weight);
+struct RowKernels;
+const RowKernels& row_kernels_ggml_avx2();
 // The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
 GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();

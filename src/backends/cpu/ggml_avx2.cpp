@@ -1,11 +1,12 @@
-// AVX2 + FMA + F16C versions of the ggml-order kernels of vec_dot.cpp: the same operations in the
-// same order (vec_dot.h states the contract), on vector registers, so results are bit-identical to
-// the portable kernels and to llama.cpp. Only this file is compiled with -mavx2 -mfma -mf16c (and
+// AVX2 + FMA + F16C versions of the ggml-order kernels of vec_dot.cpp and row_kernels.cpp: the same
+// operations in the same order (vec_dot.h states the contract), on vector registers, so results are
+// bit-identical to the portable kernels and to llama.cpp. Only this file is compiled with -mavx2 -mfma -mf16c (and
 // -ffp-contract=off like the rest); dispatch.cpp enters it after checking the CPU. Internal
 // linkage throughout, and no standard-library templates, so no AVX2 code leaks into portable paths.
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "backends/cpu/row_kernels.h"
 #include "backends/cpu/vec_dot.h"
 
 namespace db::cpu {
@@ -174,6 +175,120 @@ void q8_0_row(const float* x, void* dst, int64_t n) {
   }
 }
 
+
+// ---- row kernels ----------------------------------------------------------------------------------
+// ggml_v_expf and ggml_v_silu of ggml-cpu/vec.h (AVX2 + FMA), verbatim in effect.
+inline __m256 v_expf(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+  const __m256i c = _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_GT_OQ));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  if (!_mm256_movemask_ps(_mm256_castsi256_ps(c))) return _mm256_fmadd_ps(j, k, k);
+  const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                     _mm256_set1_epi32(int(0x82000000u)));
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+  const __m256i d = _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(192), _CMP_GT_OQ));
+  return _mm256_or_ps(
+      _mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
+      _mm256_andnot_ps(_mm256_castsi256_ps(d),
+                       _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+                                    _mm256_andnot_ps(_mm256_castsi256_ps(c), _mm256_fmadd_ps(k, j, k)))));
+}
+
+inline __m256 v_silu(__m256 x) {
+  const __m256 e = v_expf(_mm256_sub_ps(_mm256_setzero_ps(), x));
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1), e));
+}
+
+inline float silu_f32(float x) { return x / (1.0f + __builtin_expf(-x)); }  // libm expf, as ggml_silu_f32
+
+void swiglu(int64_t n, float* y, const float* g, const float* u) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(v_silu(_mm256_loadu_ps(g + i)), _mm256_loadu_ps(u + i)));
+  for (; i < n; ++i) y[i] = silu_f32(g[i]) * u[i];
+}
+
+void silu(int64_t n, float* y, const float* x) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, v_silu(_mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) y[i] = silu_f32(x[i]);
+}
+
+inline float fma1(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+void mad_f16(int64_t n, uint16_t* acc, const uint16_t* v, float s) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 a = _mm256_fmadd_ps(load_f16(v + i), vs, load_f16(acc + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + i), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) acc[i] = _cvtss_sh(fma1(h2f(v[i]), s, h2f(acc[i])), _MM_FROUND_TO_NEAREST_INT);
+}
+
+void scale_f16(int64_t n, uint16_t* acc, float s) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + i), _mm256_cvtps_ph(_mm256_mul_ps(load_f16(acc + i), vs), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) acc[i] = _cvtss_sh(h2f(acc[i]) * s, _MM_FROUND_TO_NEAREST_INT);
+}
+
+void mad_f32(int64_t n, float* acc, const float* v, float s) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(_mm256_loadu_ps(v + i), vs, _mm256_loadu_ps(acc + i)));
+  for (; i < n; ++i) acc[i] = fma1(v[i], s, acc[i]);
+}
+
+void tile_scores(int64_t D, const float* q, const float* kt, float* kq) {
+  __m256 a[kAttnTile / 8];
+  for (auto& x : a) x = _mm256_setzero_ps();
+  for (int64_t d = 0; d < D; ++d) {
+    const __m256 qd = _mm256_set1_ps(q[d]);
+    for (int64_t g = 0; g < kAttnTile / 8; ++g) a[g] = _mm256_fmadd_ps(_mm256_loadu_ps(kt + d * kAttnTile + g * 8), qd, a[g]);
+  }
+  for (int64_t g = 0; g < kAttnTile / 8; ++g) _mm256_storeu_ps(kq + g * 8, a[g]);
+}
+
+double tile_softmax(float* kq, float max) {
+  double sum = 0.0;
+  const __m256 m = _mm256_set1_ps(max);
+  for (int64_t g = 0; g < kAttnTile; g += 8) {
+    const __m256 e = v_expf(_mm256_sub_ps(_mm256_loadu_ps(kq + g), m));
+    _mm256_storeu_ps(kq + g, e);
+    sum += double(hsum8(e));
+  }
+  return sum;
+}
+
+void tile_values(int64_t D, float* acc, const float* v, const float* p, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= D; i += 8) {
+    __m256 a = _mm256_loadu_ps(acc + i);
+    for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_loadu_ps(v + j * D + i), _mm256_set1_ps(p[j]), a);
+    _mm256_storeu_ps(acc + i, a);
+  }
+  for (; i < D; ++i) {
+    float x = acc[i];
+    for (int64_t j = 0; j < n; ++j) x = fma1(v[j * D + i], p[j], x);
+    acc[i] = x;
+  }
+}
+
+constexpr RowKernels kRow{swiglu, silu, mad_f16, scale_f16, mad_f32, tile_scores, tile_softmax, tile_values};
+
 constexpr DotTraits kF32{DType::F32, f32_row, dot_f32, dot_gemm_f32};
 constexpr DotTraits kF16{DType::F16, f16_row, dot_f16, dot_gemm_f16};
 constexpr DotTraits kQ8_0{DType::Q8_0, q8_0_row, dot_q8_0};
@@ -191,10 +306,14 @@ const DotTraits* dot_traits_ggml_avx2(DType weight) {
   }
 }
 
+const RowKernels& row_kernels_ggml_avx2() { return kRow; }
+
 }  // namespace db::cpu
 #else  // not an x86-64-v3 build of this file: no kernels
+#include "backends/cpu/row_kernels.h"
 #include "backends/cpu/vec_dot.h"
 namespace db::cpu {
 const DotTraits* dot_traits_ggml_avx2(DType) { return nullptr; }
+const RowKernels& row_kernels_ggml_avx2() { return row_kernels_ref(); }
 }  // namespace db::cpu
 #endif
