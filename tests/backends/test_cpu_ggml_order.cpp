@@ -5,14 +5,17 @@
 // dispatched kernels, ggml's rounding of activations, and the polynomial exp of SiLU.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/ggml_math.h"
 #include "backends/cpu/row_kernels.h"
 #include "backends/cpu/vec_dot.h"
+#include "drawbridge/graph.h"
 
 namespace db {
 namespace {
@@ -70,6 +73,42 @@ TEST(GgmlOrder, DispatchedKernelsAreBitIdenticalToReference) {
             << what << " (x8 order)";
     }
   }
+}
+
+// Whole matmuls (whatever tiles dispatch picks, any thread count) give, for every output, exactly
+// the reference dot product that select_vec_dot names for the shape.
+TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const std::array<int64_t, 3> shapes[] = {{256, 64, 1}, {256, 64, 2}, {256, 64, 5}, {448, 72, 9},  {256, 60, 5},
+                                           {256, 62, 3}, {96, 40, 7},  {128, 8, 1},  {1376, 16, 4}, {64, 24, 13}};
+  for (DType t : kGgmlOrderTypes)
+    for (const auto& [K, N, M] : shapes)
+      for (int threads : {1, 3}) {
+        const cpu::DotTraits& ref = *cpu::dot_traits_ref(t);
+        std::vector<float> wv(static_cast<size_t>(K * N)), xv(static_cast<size_t>(K * M));
+        for (auto& v : wv) v = dist(rng);
+        for (auto& v : xv) v = dist(rng);
+        Tensor w = make_tensor("w", t, {K, N, 1, 1}), x = make_tensor("x", DType::F32, {K, M, 1, 1});
+        std::vector<char> wb(w.nbytes());
+        dtype_info(t).from_float(wv.data(), wb.data(), K * N);
+        w.data = wb.data();
+        x.data = xv.data();
+        Graph g;
+        const int y = g.add(Op::MatMul, make_tensor("y", DType::F32, {N, M, 1, 1}), {g.leaf(w), g.leaf(x), -1});
+        g.set_output(y);
+        cpu::CpuBackend backend(threads);
+        backend.compute(g);
+        const float* got = g.node(y).out.as<float>();
+        const cpu::VecDotFn dot = cpu::select_vec_dot(ref, K, N, M);
+        std::vector<char> xq(row_bytes(ref.dot_type, K));
+        int bad = 0;
+        for (int64_t m = 0; m < M; ++m) {
+          ref.from_float(xv.data() + m * K, xq.data(), K);
+          for (int64_t r = 0; r < N; ++r) bad += bits(got[m * N + r]) != bits(dot(K, w.row(r), xq.data()));
+        }
+        EXPECT_EQ(bad, 0) << dtype_name(t) << " K=" << K << " N=" << N << " M=" << M << " threads=" << threads;
+      }
 }
 
 // The different orders really differ (so a kernel that ignores the contract is caught above), and

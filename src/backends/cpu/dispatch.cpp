@@ -99,10 +99,11 @@ const DotTraits* dot_traits(DType weight) {
 GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
   if (ggml_order(weight)) {
     // The tiles that keep ggml's order: f32/f16 in tinyBLAS's shapes (one 8-lane accumulator per
-    // output), q8_0 and q4_0 in their 8-lane dot form (not the packed ones, not for q4_0 weights
-    // that ggml repacks, N % 8 == 0).
+    // output), q8_0 and q4_0 in their 8-lane dot form (not the packed ones), and for q4_0 weights
+    // that ggml repacks (N % 8 == 0) the 8-row tile of its repacked order, decode included.
     const DotTraits& t = *dot_traits_ref(weight);
     const VecDotFn want = select_vec_dot(t, k, n, m);
+    if (want == t.vec_dot_x8) return active_isa() >= Isa::Avx2 ? gemm_kernel_ggml_avx2_q4_x8() : GemmKernel{};
     const bool quant = weight == DType::Q8_0 || weight == DType::Q4_0;
     const bool tiles_ok = m >= 2 && (want == t.vec_dot_gemm || (quant && want == t.vec_dot));
     if (!tiles_ok || active_isa() < Isa::Avx2) return {};

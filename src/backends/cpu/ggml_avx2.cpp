@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "backends/cpu/row_kernels.h"
+#include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
 
 namespace db::cpu {
@@ -287,6 +288,62 @@ void tile_values(int64_t D, float* acc, const float* v, const float* p, int64_t 
   }
 }
 
+
+// ---- q4_0 GEMM tile in the repacked order ---------------------------------------------------------
+// For q4_0 weights with N % 8 == 0 ggml repacks 8 rows together and sums each output as one float:
+// acc = fma(float(block integer sum), d_w · d_x, acc), block after block (dot_q4_0_x8). This tile
+// does the same for 8 weight rows × up to 4 activation rows: per block the 8 rows' integer sums are
+// gathered into one vector (exact integer adds), so one FMA advances 8 outputs, as in ggml.
+constexpr int kX8Rows = 8, kX8Cols = 4;
+
+inline __m256i hsum8_rows(const __m256i p[8]) {  // lane r = sum of the 8 lanes of p[r]
+  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+template <int C>
+void q4_x8_tile(const GemmTile& t) {
+  const BlockQ4_0* w[kX8Rows];
+  for (int r = 0; r < kX8Rows; ++r)  // rows past nr repeat the last one; their lanes are not stored
+    w[r] = reinterpret_cast<const BlockQ4_0*>(static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws);
+  const BlockQ8_0* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK4_0; ++b) {
+    __m256i wq[kX8Rows];
+    alignas(16) uint16_t dw16[kX8Rows];
+    for (int r = 0; r < kX8Rows; ++r) {
+      wq[r] = load_q4(w[r][b].qs);
+      dw16[r] = w[r][b].d;
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw16)));
+    for (int c = 0; c < C; ++c) {
+      const __m256i xq = load_q8(x[c][b].qs);
+      __m256i p[kX8Rows];
+      for (int r = 0; r < kX8Rows; ++r) p[r] = lane_sums(wq[r], xq);
+      const __m256 isum = _mm256_cvtepi32_ps(hsum8_rows(p));
+      acc[c] = _mm256_fmadd_ps(isum, _mm256_mul_ps(dw, _mm256_set1_ps(h2f(x[c][b].d))), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    alignas(32) float out[kX8Rows];
+    _mm256_store_ps(out, acc[c]);
+    for (int r = 0; r < t.nr; ++r) t.y[size_t(c) * t.ys + size_t(r)] = out[r];
+  }
+}
+
+void q4_x8(const GemmTile& t) {
+  switch (t.nc) {
+    case 1: return q4_x8_tile<1>(t);
+    case 2: return q4_x8_tile<2>(t);
+    case 3: return q4_x8_tile<3>(t);
+    default: return q4_x8_tile<4>(t);
+  }
+}
+
 constexpr RowKernels kRow{swiglu, silu, mad_f16, scale_f16, mad_f32, tile_scores, tile_softmax, tile_values};
 
 constexpr DotTraits kF32{DType::F32, f32_row, dot_f32, dot_gemm_f32};
@@ -308,12 +365,16 @@ const DotTraits* dot_traits_ggml_avx2(DType weight) {
 
 const RowKernels& row_kernels_ggml_avx2() { return kRow; }
 
+GemmKernel gemm_kernel_ggml_avx2_q4_x8() { return GemmKernel{q4_x8, kX8Rows, kX8Cols}; }
+
 }  // namespace db::cpu
 #else  // not an x86-64-v3 build of this file: no kernels
 #include "backends/cpu/row_kernels.h"
+#include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
 namespace db::cpu {
 const DotTraits* dot_traits_ggml_avx2(DType) { return nullptr; }
 const RowKernels& row_kernels_ggml_avx2() { return row_kernels_ref(); }
+GemmKernel gemm_kernel_ggml_avx2_q4_x8() { return {}; }
 }  // namespace db::cpu
 #endif

@@ -92,6 +92,8 @@ GemmKernel gemm_kernel_avx2(DType weight, int64_t m);
 const DotTraits* dot_traits_ggml_avx2(DType weight);
 struct RowKernels;
 const RowKernels& row_kernels_ggml_avx2();
+// 8 q4_0 weight rows × up to 4 activation rows in ggml's repacked (q4_0x8) order.
+GemmKernel gemm_kernel_ggml_avx2_q4_x8();
 // The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
 GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();

@@ -162,17 +162,8 @@ void bf16_row(const float* src, void* dst, int64_t n) {
   for (; i < n; ++i) d[i] = fp32_to_bf16(src[i]);
 }
 
-// roundf (halves away from zero) exactly: v - trunc(v) is exact in float.
-inline __m256 round_half_away(__m256 v) {
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-  const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign));
-  return _mm256_add_ps(t, _mm256_and_ps(up, one));
-}
-
-// Bit-exact with the reference quantize_q8_0: same scale arithmetic, same rounding.
+// ggml's AVX2 quantize_row_q8_0, as the reference quantize_row_q8_0_act (vec_dot.h): scale
+// 127 / amax, round half to even.
 void q8_0_row(const float* x, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_0*>(dst);
   const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -182,11 +173,12 @@ void q8_0_row(const float* x, void* dst, int64_t n) {
     for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 8 * j);
     const __m256 m01 = _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1]));
     const __m256 m23 = _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3]));
-    const float d = hmax(_mm256_max_ps(m01, m23)) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    const float amax = hmax(_mm256_max_ps(m01, m23));
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    y[b].d = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
     __m256i q[4];
-    for (int j = 0; j < 4; ++j) q[j] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[j], _mm256_set1_ps(id))));
+    for (int j = 0; j < 4; ++j)
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(id)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     // packs interleave 128-bit lanes; the permute restores element order.
     const __m256i q16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), _mm256_permutevar8x32_epi32(q16, perm));
