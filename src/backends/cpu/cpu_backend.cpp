@@ -30,6 +30,17 @@ KernelFn kernel_for(Op op) {
     case Op::KvStore: return kernel_kv_store;
     case Op::Attention: return kernel_attention;
     case Op::Convert: return kernel_convert;
+    case Op::LayerNorm: return kernel_layer_norm;
+    case Op::MatMulId: return kernel_matmul_id;
+    case Op::TopK: return kernel_top_k;
+    case Op::Gather: return kernel_gather;
+    case Op::WeightedSum: return kernel_weighted_sum;
+    case Op::Concat: return kernel_concat;
+    case Op::Sigmoid: return kernel_sigmoid;
+    case Op::Softplus: return kernel_softplus;
+    case Op::Relu: return kernel_relu;
+    case Op::ShortConv: return kernel_short_conv;
+    case Op::DeltaNet: return kernel_delta_net;
     default: return nullptr;
   }
 }
@@ -60,9 +71,17 @@ bool cpu_supports(const Graph& g, const Node& n, std::string* why) {
         return no(fmt::format("cannot store into a {} cache", dtype_name(dtype_of(1))));
       break;
     case Op::Attention:
-      // Keys are scored with the cache dtype's dot product; values are dequantized.
-      if (!has_codec(dtype_of(1), false) || !has_codec(dtype_of(2), false) || !dot_traits(dtype_of(1)))
+    {
+      // Keys are scored with the cache dtype's dot product; values are dequantized. src[2] is the
+      // value cache, or absent (MLA: values share the key rows), or i32 key indices (sparse).
+      const bool own_values = n.src[2] >= 0 && dtype_of(2) != DType::I32;
+      if (!has_codec(dtype_of(1), false) || (own_values && !has_codec(dtype_of(2), false)) || !dot_traits(dtype_of(1)))
         return no(fmt::format("cannot read a {} cache", dtype_name(dtype_of(1))));
+      break;
+    }
+    case Op::MatMulId:
+      if (!has_codec(dtype_of(0), false))
+        return no(fmt::format("cannot dequantize {} experts", dtype_name(dtype_of(0))));
       break;
     case Op::Convert:
       if (!has_codec(dtype_of(0), false) || !has_codec(n.out.dtype, true))
