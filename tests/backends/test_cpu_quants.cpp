@@ -140,7 +140,7 @@ class RefDotMatchesGgml : public ::testing::TestWithParam<GgmlDot> {};
 
 TEST_P(RefDotMatchesGgml, GenericKernelValue) {
   const auto [type, want] = GetParam();
-  const cpu::DotTraits* tr = cpu::dot_traits_ref(type);
+  const cpu::DotTraits* tr = cpu::dot_traits_generic(type);
   ASSERT_NE(tr, nullptr);
   const std::vector<float> x = test::quant_test_vector(), y = test::quant_test_activations();
   std::vector<uint8_t> wq(row_bytes(type, test::kQuantN)), yq(row_bytes(tr->dot_type, test::kQuantN));
