@@ -46,6 +46,10 @@ TEST(GgmlOrder, KernelChoiceFollowsGgmlPerShape) {
   const cpu::DotTraits& q4k = *cpu::dot_traits_ref(DType::Q4_K);
   EXPECT_EQ(cpu::select_vec_dot(q4k, 256, 64, 1), q4k.vec_dot_x8);     // q4_K_8x8 repacked (AVX2)
   EXPECT_EQ(cpu::select_vec_dot(q4k, 256, 60, 5), q4k.vec_dot);
+  // ggml's repacked q4_K gemm takes activation rows 4 at a time (its own order), the rest by gemv
+  EXPECT_EQ(cpu::select_vec_dot_row(q4k, 256, 64, 7, 3), q4k.vec_dot_x8_gemm);
+  EXPECT_EQ(cpu::select_vec_dot_row(q4k, 256, 64, 7, 4), q4k.vec_dot_x8);
+  EXPECT_EQ(cpu::select_vec_dot_row(q4k, 256, 64, 3, 0), q4k.vec_dot_x8);
   const cpu::DotTraits& q6k = *cpu::dot_traits_ref(DType::Q6_K);
   EXPECT_EQ(cpu::select_vec_dot(q6k, 256, 64, 5), q6k.vec_dot);        // no AVX2 repack, no tinyBLAS
 }
@@ -102,6 +106,8 @@ TEST(GgmlOrder, BlockFormatOrdersAgreeWithGenericOrder) {
       const float tol = 2e-3f * std::sqrt(float(n));
       EXPECT_NEAR(ref.vec_dot(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " n=" << n;
       if (ref.vec_dot_gemm) EXPECT_NEAR(ref.vec_dot_gemm(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " gemm";
+      if (ref.vec_dot_x8_gemm)
+        EXPECT_NEAR(ref.vec_dot_x8_gemm(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " x8 gemm";
       if (ref.vec_dot_x8) EXPECT_NEAR(ref.vec_dot_x8(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " x8";
     }
   }
@@ -137,6 +143,10 @@ TEST(GgmlOrder, DispatchedKernelsAreBitIdenticalToReference) {
       if (ref->vec_dot_x8)
         EXPECT_EQ(bits(fast->vec_dot_x8(n, wq.data(), yr.data())), bits(ref->vec_dot_x8(n, wq.data(), yr.data())))
             << what << " (x8 order)";
+      ASSERT_EQ(!fast->vec_dot_x8_gemm, !ref->vec_dot_x8_gemm) << what;
+      if (ref->vec_dot_x8_gemm)
+        EXPECT_EQ(bits(fast->vec_dot_x8_gemm(n, wq.data(), yr.data())), bits(ref->vec_dot_x8_gemm(n, wq.data(), yr.data())))
+            << what << " (x8 gemm order)";
     }
   }
 }
@@ -148,7 +158,8 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const std::array<int64_t, 3> shapes[] = {{256, 64, 1}, {256, 64, 2}, {256, 64, 5}, {448, 72, 9},  {256, 60, 5},
                                            {256, 62, 3}, {96, 40, 7},  {128, 8, 1},  {1376, 16, 4}, {64, 24, 13},
-                                           {512, 64, 5}, {768, 60, 3}, {512, 62, 2}, {768, 16, 1}, {256, 7, 4}};
+                                           {512, 64, 5}, {768, 60, 3}, {512, 62, 2}, {768, 16, 1}, {256, 7, 4},
+                                           {512, 24, 9}};
   for (DType t : kGgmlOrderTypes)
     for (const auto& [K, N, M] : shapes)
       for (int threads : {1, 3}) {
@@ -168,10 +179,10 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
         cpu::CpuBackend backend(threads);
         backend.compute(g);
         const float* got = g.node(y).out.as<float>();
-        const cpu::VecDotFn dot = cpu::select_vec_dot(ref, K, N, M);
         std::vector<char> xq(row_bytes(ref.dot_type, K));
         int bad = 0;
         for (int64_t m = 0; m < M; ++m) {
+          const cpu::VecDotFn dot = cpu::select_vec_dot_row(ref, K, N, M, m);
           ref.from_float(xv.data() + m * K, xq.data(), K);
           for (int64_t r = 0; r < N; ++r) bad += bits(got[m * N + r]) != bits(dot(K, w.row(r), xq.data()));
         }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
 #include "core/quant_k.h"
 
@@ -136,19 +137,22 @@ float dot_q3_k(int64_t n, const void* xv, const void* yv) {
 // Integer lanes of one super-block: sub-block 2j from the low nibbles of qs[32j..], 2j+1 from the
 // high ones; Q5_K adds bit 2j / 2j+1 of qh[l] as the fifth bit.
 template <bool Q5>
+inline __m256i k4_pair_lanes(const uint8_t* qs, const __m256i hb, const int8_t* yq, const uint8_t sc[8], int j) {
+  const __m256i bits = load(qs + 32 * j);
+  __m256i lo = nibbles_lo(bits), hi = nibbles_hi(bits);
+  if (Q5) {
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(bits_of(hb, 2 * j, 1), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(bits_of(hb, 2 * j + 1, 1), 4));
+  }
+  return _mm256_add_epi32(scaled_lanes(lo, load(yq + 64 * j), _mm256_set1_epi16(sc[2 * j])),
+                          scaled_lanes(hi, load(yq + 64 * j + 32), _mm256_set1_epi16(sc[2 * j + 1])));
+}
+
+template <bool Q5>
 inline __m256i k4_lanes(const uint8_t* qs, const uint8_t* qh, const int8_t* yq, const uint8_t sc[8]) {
   __m256i sumi = _mm256_setzero_si256();
   const __m256i hb = Q5 ? load(qh) : _mm256_setzero_si256();
-  for (int j = 0; j < 4; ++j) {
-    const __m256i bits = load(qs + 32 * j);
-    __m256i lo = nibbles_lo(bits), hi = nibbles_hi(bits);
-    if (Q5) {
-      lo = _mm256_or_si256(lo, _mm256_slli_epi16(bits_of(hb, 2 * j, 1), 4));
-      hi = _mm256_or_si256(hi, _mm256_slli_epi16(bits_of(hb, 2 * j + 1, 1), 4));
-    }
-    sumi = _mm256_add_epi32(sumi, scaled_lanes(lo, load(yq + 64 * j), _mm256_set1_epi16(sc[2 * j])));
-    sumi = _mm256_add_epi32(sumi, scaled_lanes(hi, load(yq + 64 * j + 32), _mm256_set1_epi16(sc[2 * j + 1])));
-  }
+  for (int j = 0; j < 4; ++j) sumi = _mm256_add_epi32(sumi, k4_pair_lanes<Q5>(qs, hb, yq, sc, j));
   return sumi;
 }
 
@@ -210,6 +214,97 @@ float dot_q4_k_x8(int64_t n, const void* xv, const void* yv) {
     acc_min = fma1(float(imin), h2f(x[b].dmin) * y[b].d, acc_min);
   }
   return acc - acc_min;
+}
+
+// ggml's 4-row gemm order for the same weights: one FMA per pair of sub-blocks.
+float dot_q4_k_x8_gemm(int64_t n, const void* xv, const void* yv) {
+  auto* x = static_cast<const BlockQ4_K*>(xv);
+  auto* y = static_cast<const BlockQ8_K*>(yv);
+  float acc = 0.0f, acc_min = 0.0f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    uint8_t sc[8], m[8];
+    scales_mins(x[b].scales, sc, m);
+    int32_t s32[8];
+    bsums32(y[b], s32);
+    const float d = h2f(x[b].d) * y[b].d, dmin = h2f(x[b].dmin) * y[b].d;
+    for (int p = 0; p < 4; ++p) {
+      const int32_t isum = hsum_i32(k4_pair_lanes<false>(x[b].qs, _mm256_setzero_si256(), y[b].qs, sc, p));
+      acc = fma1(float(isum), d, acc);
+      acc_min = fma1(float(m[2 * p] * s32[2 * p] + m[2 * p + 1] * s32[2 * p + 1]), dmin, acc_min);
+    }
+  }
+  return acc - acc_min;
+}
+
+// The same order for 8 weight rows × up to 4 activation rows (a GEMM tile): per super-block the
+// 8 rows' integer sums are gathered into one vector (exact integer adds), so one FMA advances 8
+// outputs, as ggml's q4_K_8x8 kernels do.
+constexpr int kX8Rows = 8, kX8Cols = 4;
+
+inline __m256i hsum8_rows(const __m256i p[8]) {  // lane r = sum of the 8 lanes of p[r]
+  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// GEMM: the 4-row gemm order (a full tile of 4 activation rows), else the gemv order.
+template <int C, bool GEMM>
+void q4_k_x8_tile(const GemmTile& t) {
+  const BlockQ4_K* w[kX8Rows];
+  for (int r = 0; r < kX8Rows; ++r)  // rows past nr repeat the last one; their lanes are not stored
+    w[r] = reinterpret_cast<const BlockQ4_K*>(static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws);
+  const BlockQ8_K* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  __m256 acc[C], acc_min[C];
+  for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK_K; ++b) {
+    uint8_t sc[kX8Rows][8], m[kX8Rows][8];
+    alignas(16) uint16_t d16[kX8Rows], dmin16[kX8Rows];
+    for (int r = 0; r < kX8Rows; ++r) {
+      scales_mins(w[r][b].scales, sc[r], m[r]);
+      d16[r] = w[r][b].d;
+      dmin16[r] = w[r][b].dmin;
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16)));
+    const __m256 dminw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dmin16)));
+    for (int c = 0; c < C; ++c) {
+      int32_t s32[8];
+      bsums32(x[c][b], s32);
+      const __m256 dy = _mm256_set1_ps(x[c][b].d);
+      const __m256 d = _mm256_mul_ps(dw, dy), dmin = _mm256_mul_ps(dminw, dy);
+      constexpr int kSteps = GEMM ? 4 : 1;  // FMAs per super-block
+      for (int step = 0; step < kSteps; ++step) {
+        const int j0 = GEMM ? step : 0, j1 = GEMM ? step + 1 : 4;  // pairs of sub-blocks
+        __m256i p[kX8Rows];
+        alignas(32) int32_t imin[kX8Rows];
+        for (int r = 0; r < kX8Rows; ++r) {
+          p[r] = k4_pair_lanes<false>(w[r][b].qs, _mm256_setzero_si256(), x[c][b].qs, sc[r], j0);
+          for (int j = j0 + 1; j < j1; ++j)
+            p[r] = _mm256_add_epi32(p[r], k4_pair_lanes<false>(w[r][b].qs, _mm256_setzero_si256(), x[c][b].qs, sc[r], j));
+          imin[r] = 0;
+          for (int j = 2 * j0; j < 2 * j1; ++j) imin[r] += m[r][j] * s32[j];
+        }
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8_rows(p)), d, acc[c]);
+        acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(imin))), dmin,
+                                     acc_min[c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    alignas(32) float out[kX8Rows];
+    _mm256_store_ps(out, _mm256_sub_ps(acc[c], acc_min[c]));
+    for (int r = 0; r < t.nr; ++r) t.y[size_t(c) * t.ys + size_t(r)] = out[r];
+  }
+}
+
+void q4_k_x8(const GemmTile& t) {
+  switch (t.nc) {
+    case 1: return q4_k_x8_tile<1, false>(t);  // the M % 4 last activation rows: gemv order
+    case 2: return q4_k_x8_tile<2, false>(t);
+    case 3: return q4_k_x8_tile<3, false>(t);
+    default: return q4_k_x8_tile<4, true>(t);
+  }
 }
 
 // ---- Q6_K ---------------------------------------------------------------------------------------
@@ -346,7 +441,8 @@ float dot_iq4_nl_x8(int64_t n, const void* xv, const void* yv) {
 const DotTraits* dot_traits_ggml_avx2_kquants(DType weight) {
   static const DotTraits q2{DType::Q8_K, dot_traits_ref(DType::Q2_K)->from_float, dot_q2_k};
   static const DotTraits q3{DType::Q8_K, dot_traits_ref(DType::Q3_K)->from_float, dot_q3_k};
-  static const DotTraits q4{DType::Q8_K, dot_traits_ref(DType::Q4_K)->from_float, dot_q4_k, nullptr, dot_q4_k_x8};
+  static const DotTraits q4{DType::Q8_K,  dot_traits_ref(DType::Q4_K)->from_float, dot_q4_k, nullptr, dot_q4_k_x8,
+                            false, dot_q4_k_x8_gemm};
   static const DotTraits q5{DType::Q8_K, dot_traits_ref(DType::Q5_K)->from_float, dot_q5_k};
   static const DotTraits q6{DType::Q8_K, dot_traits_ref(DType::Q6_K)->from_float, dot_q6_k};
   static const DotTraits q4_1{DType::Q8_1, dot_traits_ref(DType::Q4_1)->from_float, dot_q_1<false>};
@@ -368,10 +464,14 @@ const DotTraits* dot_traits_ggml_avx2_kquants(DType weight) {
   }
 }
 
+GemmKernel gemm_kernel_ggml_avx2_q4_k_x8() { return GemmKernel{q4_k_x8, kX8Rows, kX8Cols}; }
+
 }  // namespace db::cpu
 #else  // not an x86-64-v3 build of this file: no kernels
+#include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
 namespace db::cpu {
 const DotTraits* dot_traits_ggml_avx2_kquants(DType) { return nullptr; }
+GemmKernel gemm_kernel_ggml_avx2_q4_k_x8() { return {}; }
 }  // namespace db::cpu
 #endif

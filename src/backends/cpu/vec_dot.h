@@ -35,6 +35,10 @@ struct DotTraits {
   VecDotFn vec_dot_gemm = nullptr;  // several activation rows (tinyBLAS order); null: vec_dot
   VecDotFn vec_dot_x8 = nullptr;    // weights repacked by 8 rows (N % 8 == 0); null: not repacked
   bool gemm_any_shape = false;      // vec_dot_gemm for every batch (tinyBLAS_Q0), not only K % 8, N % 4
+  // Repacked weights whose 4-row gemm sums in another order than the one-row gemv (q4_K: one FMA
+  // per 64 elements instead of per super-block): used for activation rows m < M - M % 4, as ggml
+  // runs those 4 at a time and the rest one by one. Null: vec_dot_x8 for every row.
+  VecDotFn vec_dot_x8_gemm = nullptr;
 };
 
 // The dot product ggml would use for a [K, N] weight times M activation rows.
@@ -42,6 +46,14 @@ inline VecDotFn select_vec_dot(const DotTraits& t, int64_t K, int64_t N, int64_t
   if (t.vec_dot_x8 && N % 8 == 0) return t.vec_dot_x8;
   if (t.vec_dot_gemm && M >= 2 && (t.gemm_any_shape || (K % 8 == 0 && N % 4 == 0))) return t.vec_dot_gemm;
   return t.vec_dot;
+}
+
+// The dot product ggml would use for activation row m of M (differs from select_vec_dot only for
+// repacked weights with a separate 4-row gemm order).
+inline VecDotFn select_vec_dot_row(const DotTraits& t, int64_t K, int64_t N, int64_t M, int64_t m) {
+  const VecDotFn f = select_vec_dot(t, K, N, M);
+  if (f == t.vec_dot_x8 && t.vec_dot_x8_gemm && m < M - M % 4) return t.vec_dot_x8_gemm;
+  return f;
 }
 
 // The traits for a weight dtype (the best kernel this CPU supports), or null when unsupported.

@@ -527,6 +527,35 @@ void quantize_row_q8_1_act(const float* x, void* dst, int64_t n) {
   }
 }
 
+// ggml_gemm_q4_K_8x8_q8_K (AVX2), the same weights for activation rows taken 4 at a time: one FMA
+// per pair of sub-blocks (64 elements) instead of per super-block, for the quants and the mins.
+float dot_q4_k_x8_gemm(int64_t n, const void* xv, const void* yv) {
+  auto* x = static_cast<const BlockQ4_K*>(xv);
+  auto* y = static_cast<const BlockQ8_K*>(yv);
+  float acc = 0.0f, acc_min = 0.0f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    uint8_t sc[8], mins[8];
+    scales_mins(x[b], sc, mins);
+    int16_t s32[8];
+    bsums32(y[b], s32);
+    int8_t a[QK_K];
+    unpack_q4_k(x[b], a);
+    const float d = fp16_to_fp32(x[b].d) * y[b].d, dmin = fp16_to_fp32(x[b].dmin) * y[b].d;
+    for (int p = 0; p < 4; ++p) {
+      int32_t isum = 0, imin = 0;
+      for (int j = 2 * p; j < 2 * p + 2; ++j) {
+        int32_t part = 0;
+        for (int l = 0; l < 32; ++l) part += a[32 * j + l] * y[b].qs[32 * j + l];
+        isum += int32_t(sc[j]) * part;
+        imin += int32_t(mins[j]) * s32[j];
+      }
+      acc = std::fma(float(isum), d, acc);
+      acc_min = std::fma(float(imin), dmin, acc_min);
+    }
+  }
+  return acc - acc_min;
+}
+
 constexpr DotTraits kQ4_1{DType::Q8_1, quantize_row_q8_1_act, dot_q_1_ggml<BlockQ4_1, q4_1_at>};
 constexpr DotTraits kQ5_0{DType::Q8_0, quantize_row_q8_0_act, dot_q_0_lanes<BlockQ5_0, q5_0_at>};
 constexpr DotTraits kQ5_1{DType::Q8_1, quantize_row_q8_1_act, dot_q_1_ggml<BlockQ5_1, q5_1_at>};
@@ -542,7 +571,7 @@ constexpr DotTraits kIQ4_NL_generic{DType::Q8_0, quantize_q8_0, dot_iq4_nl_q8_0}
 // are quantize_row_q8_K_ref's, which ggml's AVX2 build also uses.
 constexpr DotTraits kQ2_K{DType::Q8_K, quantize_q8_k, dot_q2_k_ggml};
 constexpr DotTraits kQ3_K{DType::Q8_K, quantize_q8_k, dot_q3_k_ggml};
-constexpr DotTraits kQ4_K{DType::Q8_K, quantize_q8_k, dot_q4_k_ggml, nullptr, dot_q4_k_x8};
+constexpr DotTraits kQ4_K{DType::Q8_K, quantize_q8_k, dot_q4_k_ggml, nullptr, dot_q4_k_x8, false, dot_q4_k_x8_gemm};
 constexpr DotTraits kQ5_K{DType::Q8_K, quantize_q8_k, dot_q5_k_ggml};
 constexpr DotTraits kQ6_K{DType::Q8_K, quantize_q8_k, dot_q6_k_ggml};
 
