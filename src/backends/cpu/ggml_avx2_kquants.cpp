@@ -65,6 +65,24 @@ inline void scales_mins(const uint8_t* q, uint8_t sc[8], uint8_t m[8]) {
   }
 }
 
+// The same as 16 bytes (8 scales, then 8 mins) with 32-bit word operations (ggml's kmask trick).
+inline void scales_mins_k4(const uint8_t* q, uint8_t out[16]) {
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+  u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+  const uint32_t mins_lo = u[1] & k1;
+  u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+  u[2] = mins_lo;
+  u[0] &= k1;
+  std::memcpy(out, u, 16);
+}
+
+// Scale j of 8 int16 scales (repeated in both 128-bit halves), broadcast to all 16 lanes.
+inline __m256i scale_of(__m256i scales, int j) {
+  return _mm256_shuffle_epi8(scales, _mm256_set1_epi16(int16_t((2 * j) | ((2 * j + 1) << 8))));
+}
+
 // Sums of the 32-element sub-blocks of a Q8_K block.
 inline void bsums32(const BlockQ8_K& y, int32_t s[8]) {
   for (int j = 0; j < 8; ++j) s[j] = int16_t(y.bsums[2 * j] + y.bsums[2 * j + 1]);
@@ -259,10 +277,21 @@ void q4_k_x8_tile(const GemmTile& t) {
   __m256 acc[C], acc_min[C];
   for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < t.k / QK_K; ++b) {
-    uint8_t sc[kX8Rows][8], m[kX8Rows][8];
+    // The 8 rows' quants (sub-block j of row r in q[r][j]), scales and mins, unpacked once per
+    // super-block and reused by every activation row of the tile.
+    __m256i q[kX8Rows][8], scales[kX8Rows];  // scales: the 8 sub-block scales as int16, both halves
+    alignas(32) int32_t mins[8][kX8Rows];    // mins[j][r]: one vector per sub-block
     alignas(16) uint16_t d16[kX8Rows], dmin16[kX8Rows];
     for (int r = 0; r < kX8Rows; ++r) {
-      scales_mins(w[r][b].scales, sc[r], m[r]);
+      alignas(16) uint8_t sm[16];  // 8 scales, then 8 mins
+      scales_mins_k4(w[r][b].scales, sm);
+      scales[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
+      for (int j = 0; j < 8; ++j) mins[j][r] = sm[8 + j];
+      for (int j = 0; j < 4; ++j) {
+        const __m256i bits = load(w[r][b].qs + 32 * j);
+        q[r][2 * j] = nibbles_lo(bits);
+        q[r][2 * j + 1] = nibbles_hi(bits);
+      }
       d16[r] = w[r][b].d;
       dmin16[r] = w[r][b].dmin;
     }
@@ -273,21 +302,26 @@ void q4_k_x8_tile(const GemmTile& t) {
       bsums32(x[c][b], s32);
       const __m256 dy = _mm256_set1_ps(x[c][b].d);
       const __m256 d = _mm256_mul_ps(dw, dy), dmin = _mm256_mul_ps(dminw, dy);
-      constexpr int kSteps = GEMM ? 4 : 1;  // FMAs per super-block
-      for (int step = 0; step < kSteps; ++step) {
-        const int j0 = GEMM ? step : 0, j1 = GEMM ? step + 1 : 4;  // pairs of sub-blocks
+      constexpr int kSub = GEMM ? 2 : 8;  // sub-blocks per FMA
+      for (int j0 = 0; j0 < 8; j0 += kSub) {
+        __m256i yq[kSub];
+#pragma GCC unroll 8
+        for (int j = 0; j < kSub; ++j) yq[j] = load(x[c][b].qs + 32 * (j0 + j));
         __m256i p[kX8Rows];
-        alignas(32) int32_t imin[kX8Rows];
+#pragma GCC unroll 8
         for (int r = 0; r < kX8Rows; ++r) {
-          p[r] = k4_pair_lanes<false>(w[r][b].qs, _mm256_setzero_si256(), x[c][b].qs, sc[r], j0);
-          for (int j = j0 + 1; j < j1; ++j)
-            p[r] = _mm256_add_epi32(p[r], k4_pair_lanes<false>(w[r][b].qs, _mm256_setzero_si256(), x[c][b].qs, sc[r], j));
-          imin[r] = 0;
-          for (int j = 2 * j0; j < 2 * j1; ++j) imin[r] += m[r][j] * s32[j];
+          p[r] = scaled_lanes(q[r][j0], yq[0], scale_of(scales[r], j0));
+#pragma GCC unroll 8
+          for (int j = 1; j < kSub; ++j)
+            p[r] = _mm256_add_epi32(p[r], scaled_lanes(q[r][j0 + j], yq[j], scale_of(scales[r], j0 + j)));
         }
+        __m256i imin = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = j0; j < j0 + kSub; ++j)
+          imin = _mm256_add_epi32(imin, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(mins[j])),
+                                                           _mm256_set1_epi32(s32[j])));
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8_rows(p)), d, acc[c]);
-        acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(imin))), dmin,
-                                     acc_min[c]);
+        acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin), dmin, acc_min[c]);
       }
     }
   }
