@@ -332,13 +332,58 @@ void q4_k_x8_tile(const GemmTile& t) {
   }
 }
 
-void q4_k_x8(const GemmTile& t) {
-  switch (t.nc) {
-    case 1: return q4_k_x8_tile<1, false>(t);  // the M % 4 last activation rows: gemv order
-    case 2: return q4_k_x8_tile<2, false>(t);
-    case 3: return q4_k_x8_tile<3, false>(t);
-    default: return q4_k_x8_tile<4, true>(t);
+// The gemv order for one activation row (decode, and the M % 4 last rows of a batch): the rows'
+// quants go straight from memory into the integer lanes, nothing is staged.
+void q4_k_x8_gemv(const GemmTile& t, int c) {
+  const BlockQ4_K* w[kX8Rows];
+  for (int r = 0; r < kX8Rows; ++r)  // rows past nr repeat the last one; their lanes are not stored
+    w[r] = reinterpret_cast<const BlockQ4_K*>(static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws);
+  const auto* x = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK_K; ++b) {
+    __m256i yq[8];
+    for (int j = 0; j < 8; ++j) yq[j] = load(x[b].qs + 32 * j);
+    // sums of the 32-element sub-blocks as int16 (they fit: |sum| <= 32 * 127)
+    const __m128i s16 = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums + 8)));
+    __m256i p[kX8Rows];
+    alignas(32) int32_t imin[kX8Rows];
+    alignas(16) uint16_t d16[kX8Rows], dmin16[kX8Rows];
+#pragma GCC unroll 8
+    for (int r = 0; r < kX8Rows; ++r) {
+      alignas(16) uint8_t sm[16];
+      scales_mins_k4(w[r][b].scales, sm);
+      const __m128i sm16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm)));
+      const __m256i scales = _mm256_broadcastsi128_si256(sm16);
+      __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256i bits = load(w[r][b].qs + 32 * j);
+        sum = _mm256_add_epi32(sum, scaled_lanes(nibbles_lo(bits), yq[2 * j], scale_of(scales, 2 * j)));
+        sum = _mm256_add_epi32(sum, scaled_lanes(nibbles_hi(bits), yq[2 * j + 1], scale_of(scales, 2 * j + 1)));
+      }
+      p[r] = sum;
+      const __m128i mins16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8)));
+      const __m128i pm = _mm_madd_epi16(mins16, s16);
+      const __m128i pm2 = _mm_add_epi32(pm, _mm_unpackhi_epi64(pm, pm));
+      imin[r] = _mm_cvtsi128_si32(_mm_add_epi32(pm2, _mm_shuffle_epi32(pm2, 0xB1)));
+      d16[r] = w[r][b].d;
+      dmin16[r] = w[r][b].dmin;
+    }
+    const __m256 dy = _mm256_set1_ps(x[b].d);
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16))), dy);
+    const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dmin16))), dy);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8_rows(p)), d, acc);
+    acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(imin))), dmin, acc_min);
   }
+  alignas(32) float out[kX8Rows];
+  _mm256_store_ps(out, _mm256_sub_ps(acc, acc_min));
+  for (int r = 0; r < t.nr; ++r) t.y[size_t(c) * t.ys + size_t(r)] = out[r];
+}
+
+void q4_k_x8(const GemmTile& t) {
+  if (t.nc == kX8Cols) return q4_k_x8_tile<kX8Cols, true>(t);
+  for (int c = 0; c < t.nc; ++c) q4_k_x8_gemv(t, c);  // the M % 4 last activation rows (or decode)
 }
 
 // ---- Q6_K ---------------------------------------------------------------------------------------
