@@ -254,9 +254,9 @@ float dot_q4_k_x8_gemm(int64_t n, const void* xv, const void* yv) {
   return acc - acc_min;
 }
 
-// The same order for 8 weight rows × up to 4 activation rows (a GEMM tile): per super-block the
-// 8 rows' integer sums are gathered into one vector (exact integer adds), so one FMA advances 8
-// outputs, as ggml's q4_K_8x8 kernels do.
+// These orders for 8 weight rows × up to 4 activation rows (a GEMM tile): the 8 rows' integer
+// sums are gathered into one vector (exact integer adds), so one FMA advances 8 outputs, as
+// ggml's q4_K_8x8 kernels do.
 constexpr int kX8Rows = 8, kX8Cols = 4;
 
 inline __m256i hsum8_rows(const __m256i p[8]) {  // lane r = sum of the 8 lanes of p[r]
@@ -266,8 +266,8 @@ inline __m256i hsum8_rows(const __m256i p[8]) {  // lane r = sum of the 8 lanes 
   return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-// GEMM: the 4-row gemm order (a full tile of 4 activation rows), else the gemv order.
-template <int C, bool GEMM>
+// ggml's 4-row gemm order for a full tile of C = 4 activation rows: one FMA per pair of sub-blocks.
+template <int C>
 void q4_k_x8_tile(const GemmTile& t) {
   const BlockQ4_K* w[kX8Rows];
   for (int r = 0; r < kX8Rows; ++r)  // rows past nr repeat the last one; their lanes are not stored
@@ -302,7 +302,7 @@ void q4_k_x8_tile(const GemmTile& t) {
       bsums32(x[c][b], s32);
       const __m256 dy = _mm256_set1_ps(x[c][b].d);
       const __m256 d = _mm256_mul_ps(dw, dy), dmin = _mm256_mul_ps(dminw, dy);
-      constexpr int kSub = GEMM ? 2 : 8;  // sub-blocks per FMA
+      constexpr int kSub = 2;  // sub-blocks per FMA
       for (int j0 = 0; j0 < 8; j0 += kSub) {
         __m256i yq[kSub];
 #pragma GCC unroll 8
@@ -382,7 +382,7 @@ void q4_k_x8_gemv(const GemmTile& t, int c) {
 }
 
 void q4_k_x8(const GemmTile& t) {
-  if (t.nc == kX8Cols) return q4_k_x8_tile<kX8Cols, true>(t);
+  if (t.nc == kX8Cols) return q4_k_x8_tile<kX8Cols>(t);
   for (int c = 0; c < t.nc; ++c) q4_k_x8_gemv(t, c);  // the M % 4 last activation rows (or decode)
 }
 
