@@ -394,6 +394,7 @@ float dot_q6_k(int64_t n, const void* xv, const void* yv) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const int8_t* sc = x[b].scales;
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
     __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load(x[b].ql + 64 * h), ql1 = load(x[b].ql + 64 * h + 32), qh = load(x[b].qh + 32 * h);
@@ -403,10 +404,12 @@ float dot_q6_k(int64_t n, const void* xv, const void* yv) {
                             _mm256_or_si256(nibbles_hi(ql1), _mm256_slli_epi16(bits_of(qh, 6, 3), 4))};
       for (int k = 0; k < 4; ++k) {
         const int s = 8 * h + 2 * k;
-        sumi = _mm256_add_epi32(sumi, scaled_lanes(q[k], load(y[b].qs + 128 * h + 32 * k), scale_pair(sc[s], sc[s + 1])));
+        const __m128i pick = _mm_set_epi64x(0x0101010101010101LL * (s + 1), 0x0101010101010101LL * s);
+        const __m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));  // sc[s] x8, sc[s+1] x8
+        sumi = _mm256_add_epi32(sumi, scaled_lanes(q[k], load(y[b].qs + 128 * h + 32 * k), scale));
       }
     }
-    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i scales16 = _mm256_cvtepi8_epi16(sc8);
     sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(load(y[b].bsums), scales16), 5));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * h2f(x[b].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
