@@ -14,7 +14,7 @@
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 
-// ggml-cpu's repack buffer (q4_0 weights in 8-row interleaved blocks on AVX2); exported by
+// ggml-cpu's repack buffer (q4_0, q4_K and iq4_nl weights in 8-row interleaved blocks on AVX2); exported by
 // libggml-cpu, declared in its internal repack.h.
 ggml_backend_buffer_type_t ggml_backend_cpu_repack_buffer_type(void);
 
@@ -121,6 +121,15 @@ static ggml_type gtype(DType d) {
     case DType::F16: return GGML_TYPE_F16;
     case DType::Q8_0: return GGML_TYPE_Q8_0;
     case DType::Q4_0: return GGML_TYPE_Q4_0;
+    case DType::Q4_1: return GGML_TYPE_Q4_1;
+    case DType::Q5_0: return GGML_TYPE_Q5_0;
+    case DType::Q5_1: return GGML_TYPE_Q5_1;
+    case DType::IQ4_NL: return GGML_TYPE_IQ4_NL;
+    case DType::Q2_K: return GGML_TYPE_Q2_K;
+    case DType::Q3_K: return GGML_TYPE_Q3_K;
+    case DType::Q4_K: return GGML_TYPE_Q4_K;
+    case DType::Q5_K: return GGML_TYPE_Q5_K;
+    case DType::Q6_K: return GGML_TYPE_Q6_K;
     default: abort();
   }
 }
@@ -374,6 +383,17 @@ int main() {
   bad += test_matmul(DType::F32, 100, 62, 3, false);  // N % 4 != 0: no tinyBLAS
   bad += test_matmul(DType::F32, 100, 64, 3, false);  // K % 8 != 0: no tinyBLAS
   bad += test_matmul(DType::Q4_0, 1376, 512, 5, true);
+  // The further block formats: one row and batches (ggml's vec_dot, tinyBLAS_Q0 for Q5_0/IQ4_NL),
+  // N % 8 == 0 (repacked by ggml for Q4_K and IQ4_NL) and not, several super-blocks per row.
+  for (DType dt : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1, DType::Q5_0,
+                   DType::Q5_1, DType::IQ4_NL})
+    for (int64_t M : {1, 3, 7}) {
+      const bool repack = dt == DType::Q4_K || dt == DType::IQ4_NL;
+      bad += test_matmul(dt, 512, 64, M, repack);
+      bad += test_matmul(dt, 1536, 60, M, false);
+      bad += test_matmul(dt, 256, 1024, M, repack);
+    }
+  for (DType dt : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) bad += test_embed(dt, 256, 64);
   g_threads = 3;
   bad += test_attention(64, 8, 2, 300, 1, 512);
   bad += test_attention(64, 8, 2, 700, 1, 768);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Op-level differential check against ggml: every op the llama/qwen2 graphs use (embed, rms_norm,
 # rope, swiglu, flash attention in all three of ggml's algorithms, matmul in every kernel shape
-# class for f32/f16/q8_0/q4_0, including q4_0 weights repacked by ggml) computed by llama.cpp's
+# class for f32/f16/q8_0/q4_0 and the block formats Q2_K..Q6_K, Q4_1, Q5_0, Q5_1, IQ4_NL, including
+# q4_0/q4_K/iq4_nl weights repacked by ggml) computed by llama.cpp's
 # CPU backend and by Drawbridge on identical inputs; prints bit mismatches per op. The numerics
 # contract (src/backends/cpu/vec_dot.h) is that there are none.
 #

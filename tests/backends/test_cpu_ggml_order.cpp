@@ -1,4 +1,5 @@
-// The numerics contract of vec_dot.h: for f32, f16, q8_0 and q4_0 every dispatched (SIMD) kernel
+// The numerics contract of vec_dot.h: for f32, f16, q8_0, q4_0 and the further block formats
+// (Q2_K..Q6_K, Q4_1, Q5_0, Q5_1, IQ4_NL) every dispatched (SIMD) kernel
 // gives exactly the bits of the portable reference, which follows ggml's AVX2 CPU backend. The
 // reference itself was checked bit for bit against llama.cpp's ggml (de3ff815) op by op; these
 // tests pin the properties that keep it so: the kernel choice per shape, exact agreement of the
@@ -16,6 +17,7 @@
 #include "backends/cpu/row_kernels.h"
 #include "backends/cpu/vec_dot.h"
 #include "drawbridge/graph.h"
+#include "quant_test_vector.h"
 
 namespace db {
 namespace {
@@ -26,7 +28,9 @@ uint32_t bits(float f) {
   return u;
 }
 
-constexpr DType kGgmlOrderTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
+constexpr DType kGgmlOrderTypes[] = {DType::F32,  DType::F16,  DType::Q8_0, DType::Q4_0, DType::Q2_K,
+                                     DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1,
+                                     DType::Q5_0, DType::Q5_1, DType::IQ4_NL};
 
 TEST(GgmlOrder, KernelChoiceFollowsGgmlPerShape) {
   const cpu::DotTraits& f32 = *cpu::dot_traits_ref(DType::F32);
@@ -39,6 +43,74 @@ TEST(GgmlOrder, KernelChoiceFollowsGgmlPerShape) {
   const cpu::DotTraits& q4 = *cpu::dot_traits_ref(DType::Q4_0);
   EXPECT_EQ(cpu::select_vec_dot(q4, 256, 64, 1), q4.vec_dot_x8);       // repacked 8 rows at a time
   EXPECT_EQ(cpu::select_vec_dot(q4, 256, 60, 5), q4.vec_dot);          // not repackable
+  const cpu::DotTraits& q4k = *cpu::dot_traits_ref(DType::Q4_K);
+  EXPECT_EQ(cpu::select_vec_dot(q4k, 256, 64, 1), q4k.vec_dot_x8);     // q4_K_8x8 repacked (AVX2)
+  EXPECT_EQ(cpu::select_vec_dot(q4k, 256, 60, 5), q4k.vec_dot);
+  // ggml's repacked q4_K gemm takes activation rows 4 at a time (its own order), the rest by gemv
+  EXPECT_EQ(cpu::select_vec_dot_row(q4k, 256, 64, 7, 3), q4k.vec_dot_x8_gemm);
+  EXPECT_EQ(cpu::select_vec_dot_row(q4k, 256, 64, 7, 4), q4k.vec_dot_x8);
+  EXPECT_EQ(cpu::select_vec_dot_row(q4k, 256, 64, 3, 0), q4k.vec_dot_x8);
+  const cpu::DotTraits& q6k = *cpu::dot_traits_ref(DType::Q6_K);
+  EXPECT_EQ(cpu::select_vec_dot(q6k, 256, 64, 5), q6k.vec_dot);        // no AVX2 repack, no tinyBLAS
+}
+
+// The block-format kernels give the bits of ggml's AVX2 ggml_vec_dot_<type>_<dot type> on the
+// fixed test vectors (values printed by a program calling ggml-cpu's type traits, llama.cpp
+// de3ff815, on an AVX2 machine): weights quantized by ggml, activations by ggml-cpu's from_float
+// of the dot type (quantize_row_q8_K_ref for q8_K, the AVX2 quantize_row_q8_{0,1}).
+struct GgmlAvx2Dot {
+  DType type;
+  uint32_t bits;  // the float ggml returned
+};
+
+class BlockDotMatchesGgmlAvx2 : public ::testing::TestWithParam<GgmlAvx2Dot> {};
+
+TEST_P(BlockDotMatchesGgmlAvx2, SameBits) {
+  const auto [type, want] = GetParam();
+  const std::vector<float> x = test::quant_test_vector(), y = test::quant_test_activations();
+  for (const cpu::DotTraits* tr : {cpu::dot_traits_ref(type), cpu::dot_traits(type)}) {
+    std::vector<uint8_t> wq(row_bytes(type, test::kQuantN)), yq(row_bytes(tr->dot_type, test::kQuantN));
+    dtype_info(type).from_float(x.data(), wq.data(), test::kQuantN);
+    tr->from_float(y.data(), yq.data(), test::kQuantN);
+    EXPECT_EQ(bits(tr->vec_dot(test::kQuantN, wq.data(), yq.data())), want) << dtype_name(type);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ggml, BlockDotMatchesGgmlAvx2,
+                         ::testing::Values(GgmlAvx2Dot{DType::Q2_K, 0x42b6c7eeu}, GgmlAvx2Dot{DType::Q3_K, 0x42a5233cu},
+                                           GgmlAvx2Dot{DType::Q4_K, 0x4296a2f8u}, GgmlAvx2Dot{DType::Q5_K, 0x42ad6e26u},
+                                           GgmlAvx2Dot{DType::Q6_K, 0x42abeba6u}, GgmlAvx2Dot{DType::Q4_1, 0x428c886fu},
+                                           GgmlAvx2Dot{DType::Q5_0, 0x42af406bu}, GgmlAvx2Dot{DType::Q5_1, 0x42a87761u},
+                                           GgmlAvx2Dot{DType::IQ4_NL, 0x42a8f650u}),
+                         [](const auto& p) { return std::string(dtype_name(p.param.type)); });
+
+// ggml's AVX2 order and its generic order are both accurate dot products of (nearly) the same
+// quantized data; they differ only in rounding (and q8_0/q8_1 activations in a last bit).
+TEST(GgmlOrder, BlockFormatOrdersAgreeWithGenericOrder) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1, DType::Q5_0,
+                  DType::Q5_1, DType::IQ4_NL}) {
+    const cpu::DotTraits& ref = *cpu::dot_traits_ref(t);
+    const cpu::DotTraits& gen = *cpu::dot_traits_generic(t);
+    for (int64_t n : {256, 512, 2048}) {
+      std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+      for (auto& v : x) v = dist(rng);
+      for (auto& v : y) v = dist(rng);
+      std::vector<uint8_t> wq(row_bytes(t, n)), yq(row_bytes(ref.dot_type, n));
+      dtype_info(t).from_float(x.data(), wq.data(), n);
+      std::vector<uint8_t> yg(yq.size());
+      ref.from_float(y.data(), yq.data(), n);
+      gen.from_float(y.data(), yg.data(), n);
+      const float want = gen.vec_dot(n, wq.data(), yg.data());
+      const float tol = 2e-3f * std::sqrt(float(n));
+      EXPECT_NEAR(ref.vec_dot(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " n=" << n;
+      if (ref.vec_dot_gemm) EXPECT_NEAR(ref.vec_dot_gemm(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " gemm";
+      if (ref.vec_dot_x8_gemm)
+        EXPECT_NEAR(ref.vec_dot_x8_gemm(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " x8 gemm";
+      if (ref.vec_dot_x8) EXPECT_NEAR(ref.vec_dot_x8(n, wq.data(), yq.data()), want, tol) << dtype_name(t) << " x8";
+    }
+  }
 }
 
 // Every kernel variant of the dispatched traits equals the reference bit for bit, including
@@ -50,9 +122,9 @@ TEST(GgmlOrder, DispatchedKernelsAreBitIdenticalToReference) {
     const cpu::DotTraits* ref = cpu::dot_traits_ref(t);
     const cpu::DotTraits* fast = cpu::dot_traits(t);
     ASSERT_NE(fast, nullptr);
-    const bool blocks = dtype_info(t).block_size > 1;
-    for (int64_t n : {32, 64, 96, 256, 448, 1376, 40, 44, 47, 75, 100, 131}) {
-      if (blocks && n % 32) continue;
+    const int64_t block = dtype_info(t).block_size;
+    for (int64_t n : {32, 64, 96, 256, 448, 1376, 40, 44, 47, 75, 100, 131, 512, 768, 4096}) {
+      if (n % block) continue;
       std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
       for (auto& v : x) v = dist(rng);
       for (auto& v : y) v = 3.0f * dist(rng);
@@ -71,6 +143,10 @@ TEST(GgmlOrder, DispatchedKernelsAreBitIdenticalToReference) {
       if (ref->vec_dot_x8)
         EXPECT_EQ(bits(fast->vec_dot_x8(n, wq.data(), yr.data())), bits(ref->vec_dot_x8(n, wq.data(), yr.data())))
             << what << " (x8 order)";
+      ASSERT_EQ(!fast->vec_dot_x8_gemm, !ref->vec_dot_x8_gemm) << what;
+      if (ref->vec_dot_x8_gemm)
+        EXPECT_EQ(bits(fast->vec_dot_x8_gemm(n, wq.data(), yr.data())), bits(ref->vec_dot_x8_gemm(n, wq.data(), yr.data())))
+            << what << " (x8 gemm order)";
     }
   }
 }
@@ -81,10 +157,13 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
   std::mt19937 rng(21);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const std::array<int64_t, 3> shapes[] = {{256, 64, 1}, {256, 64, 2}, {256, 64, 5}, {448, 72, 9},  {256, 60, 5},
-                                           {256, 62, 3}, {96, 40, 7},  {128, 8, 1},  {1376, 16, 4}, {64, 24, 13}};
+                                           {256, 62, 3}, {96, 40, 7},  {128, 8, 1},  {1376, 16, 4}, {64, 24, 13},
+                                           {512, 64, 5}, {768, 60, 3}, {512, 62, 2}, {768, 16, 1}, {256, 7, 4},
+                                           {512, 24, 9}};
   for (DType t : kGgmlOrderTypes)
     for (const auto& [K, N, M] : shapes)
       for (int threads : {1, 3}) {
+        if (K % dtype_info(t).block_size) continue;
         const cpu::DotTraits& ref = *cpu::dot_traits_ref(t);
         std::vector<float> wv(static_cast<size_t>(K * N)), xv(static_cast<size_t>(K * M));
         for (auto& v : wv) v = dist(rng);
@@ -100,10 +179,10 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
         cpu::CpuBackend backend(threads);
         backend.compute(g);
         const float* got = g.node(y).out.as<float>();
-        const cpu::VecDotFn dot = cpu::select_vec_dot(ref, K, N, M);
         std::vector<char> xq(row_bytes(ref.dot_type, K));
         int bad = 0;
         for (int64_t m = 0; m < M; ++m) {
+          const cpu::VecDotFn dot = cpu::select_vec_dot_row(ref, K, N, M, m);
           ref.from_float(xv.data() + m * K, xq.data(), K);
           for (int64_t r = 0; r < N; ++r) bad += bits(got[m * N + r]) != bits(dot(K, w.row(r), xq.data()));
         }

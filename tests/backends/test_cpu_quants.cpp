@@ -101,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          MatMulCase{DType::Q4_K, 3e-2}, MatMulCase{DType::Q5_K, 3e-2},
                                          MatMulCase{DType::Q6_K, 3e-2}),
                        ::testing::Values(1, 2, 3, 4),
-                       ::testing::Values(Shape{256, 17, 1}, Shape{512, 7, 3}, Shape{768, 33, 5})),
+                       ::testing::Values(Shape{256, 17, 1}, Shape{512, 7, 3}, Shape{768, 33, 5}, Shape{512, 64, 6})),
     matmul_name);
 
 // ---- embedding lookup ---------------------------------------------------------------------------
@@ -140,7 +140,7 @@ class RefDotMatchesGgml : public ::testing::TestWithParam<GgmlDot> {};
 
 TEST_P(RefDotMatchesGgml, GenericKernelValue) {
   const auto [type, want] = GetParam();
-  const cpu::DotTraits* tr = cpu::dot_traits_ref(type);
+  const cpu::DotTraits* tr = cpu::dot_traits_generic(type);
   ASSERT_NE(tr, nullptr);
   const std::vector<float> x = test::quant_test_vector(), y = test::quant_test_activations();
   std::vector<uint8_t> wq(row_bytes(type, test::kQuantN)), yq(row_bytes(tr->dot_type, test::kQuantN));

@@ -77,9 +77,19 @@ const char* cpu_isa_name() {
   }
 }
 
+// The further block formats: one dot product per output in ggml's order (no tiles yet).
+static bool is_further_block_format(DType weight) {
+  switch (weight) {
+    case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
+    case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::IQ4_NL: return true;
+    default: return false;
+  }
+}
+
 // Weight types whose kernels must follow ggml's summation order (vec_dot.h).
 static bool ggml_order(DType weight) {
-  return weight == DType::F32 || weight == DType::F16 || weight == DType::Q8_0 || weight == DType::Q4_0;
+  return weight == DType::F32 || weight == DType::F16 || weight == DType::Q8_0 || weight == DType::Q4_0 ||
+         is_further_block_format(weight);
 }
 
 const DotTraits* dot_traits(DType weight) {
@@ -97,6 +107,14 @@ const DotTraits* dot_traits(DType weight) {
 }
 
 GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
+  if (is_further_block_format(weight)) {
+    // One dot product per output in ggml's order, except q4_K weights that ggml repacks
+    // (N % 8 == 0): the 8-row tile of that order, decode included.
+    const DotTraits& t = *dot_traits_ref(weight);
+    if (weight == DType::Q4_K && select_vec_dot(t, k, n, m) == t.vec_dot_x8 && active_isa() >= Isa::Avx2)
+      return gemm_kernel_ggml_avx2_q4_k_x8();
+    return {};
+  }
   if (ggml_order(weight)) {
     // The tiles that keep ggml's order: f32/f16 in tinyBLAS's shapes (one 8-lane accumulator per
     // output), q8_0 and q4_0 in their 8-lane dot form (not the packed ones), and for q4_0 weights

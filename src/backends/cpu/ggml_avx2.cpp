@@ -359,7 +359,7 @@ const DotTraits* dot_traits_ggml_avx2(DType weight) {
     case DType::F16: return &kF16;
     case DType::Q8_0: return &kQ8_0;
     case DType::Q4_0: return &kQ4_0;
-    default: return nullptr;
+    default: return dot_traits_ggml_avx2_kquants(weight);
   }
 }
 

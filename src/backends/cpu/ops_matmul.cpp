@@ -43,11 +43,12 @@ struct Operands {
 
 // One dot product per output; with several activation rows, blocks of 16 weight rows stay in
 // cache while every activation row passes.
-void matvec_band(VecDotFn dot, const Operands& o, int64_t n0, int64_t n1) {
+void matvec_band(const DotTraits& tr, const Operands& o, int64_t n0, int64_t n1) {
   constexpr int64_t kRowBlock = 16;
   for (int64_t b0 = n0; b0 < n1; b0 += kRowBlock) {
     const int64_t b1 = std::min(n1, b0 + kRowBlock);
     for (int64_t m = 0; m < o.M; ++m) {
+      const VecDotFn dot = select_vec_dot_row(tr, o.K, o.N, o.M, m);
       const char* xr = o.x + size_t(m) * o.x_row;
       float* y = o.y + m * o.N;
       for (int64_t r = b0; r < b1; ++r) y[r] = dot(o.K, o.w.row(r), xr);
@@ -138,7 +139,7 @@ void kernel_matmul(const KernelCtx& ctx, const Graph& g, const Node& n) {
   int64_t n0, n1;
   band(N, gk.tile ? gk.rows : 1, ctx.ith, ctx.nth, n0, n1);
   if (gk.tile) gemm_band(gk, o, n0, n1);
-  else matvec_band(select_vec_dot(*tr, K, N, M), o, n0, n1);
+  else matvec_band(*tr, o, n0, n1);
 }
 
 }  // namespace db::cpu

@@ -90,6 +90,11 @@ GemmKernel gemm_kernel_avx2(DType weight, int64_t m);
 // The AVX2 dot products in ggml's order for f32/f16/q8_0/q4_0 (ggml_avx2.cpp; null otherwise),
 // and the AVX2 row kernels (row_kernels.h).
 const DotTraits* dot_traits_ggml_avx2(DType weight);
+// The further block formats (Q2_K..Q6_K, Q4_1, Q5_0, Q5_1, IQ4_NL) in ggml's AVX2 order;
+// ggml_avx2_kquants.cpp.
+const DotTraits* dot_traits_ggml_avx2_kquants(DType weight);
+// 8 q4_K weight rows × up to 4 activation rows in ggml's repacked (q4_K_8x8) order.
+GemmKernel gemm_kernel_ggml_avx2_q4_k_x8();
 struct RowKernels;
 const RowKernels& row_kernels_ggml_avx2();
 // 8 q4_0 weight rows × up to 4 activation rows in ggml's repacked (q4_0x8) order.
