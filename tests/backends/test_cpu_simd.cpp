@@ -93,7 +93,7 @@ std::vector<int64_t> lengths(DType t) {
 // ---- dispatch --------------------------------------------------------------------------------
 TEST(CpuSimd, DispatchPicksAKernelForEveryType) {
   const std::string isa = cpu::cpu_isa_name();
-  EXPECT_TRUE(isa == "ref" || isa == "avx2" || isa == "avx512") << isa;
+  EXPECT_TRUE(isa == "ref" || isa == "avx2" || isa == "avx512" || isa == "neon") << isa;
   for (DType t : kTypes) {
     ASSERT_NE(cpu::dot_traits(t), nullptr) << dtype_name(t);
     EXPECT_EQ(cpu::dot_traits(t)->dot_type, cpu::dot_traits_ref(t)->dot_type) << dtype_name(t);

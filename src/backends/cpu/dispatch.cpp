@@ -12,6 +12,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace db::cpu {
 
@@ -29,6 +33,9 @@ const CpuFeatures& cpu_features() {
     c.avx512_vnni = c.avx512 && __builtin_cpu_supports("avx512vnni");
     c.avx512_bf16 = c.avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+    c.neon_dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
     return c;
   }();
   return f;
@@ -36,7 +43,7 @@ const CpuFeatures& cpu_features() {
 
 namespace {
 
-enum class Isa { Ref, Avx2, Avx512 };
+enum class Isa { Ref, Neon, Avx2, Avx512 };  // Neon < Avx2: x86 tests (isa >= Avx2) exclude it
 
 // The AVX-512 kernels are compiled but have not run on hardware in CI (which has AVX2 only), so
 // they are used only when DRAWBRIDGE_CPU_ISA=avx512 asks for them; "avx2" and "ref" cap the choice.
@@ -46,6 +53,7 @@ Isa pick_isa() {
   const bool want512 = env && std::strcmp(env, "avx512") == 0;
   if (env && std::strcmp(env, "ref") == 0) return Isa::Ref;
   if (want512 && f.avx512) return Isa::Avx512;
+  if (f.neon_dotprod) return Isa::Neon;
   return f.avx2 ? Isa::Avx2 : Isa::Ref;
 }
 
@@ -73,6 +81,7 @@ const char* cpu_isa_name() {
   switch (active_isa()) {
     case Isa::Avx512: return "avx512";
     case Isa::Avx2: return "avx2";
+    case Isa::Neon: return "neon";
     default: return "ref";
   }
 }
@@ -94,6 +103,10 @@ static bool ggml_order(DType weight) {
 
 const DotTraits* dot_traits(DType weight) {
   const Isa isa = active_isa();
+  // ARM64: ggml's AVX2 order is an x86 contract (vec_dot.h); NEON kernels match the reference
+  // within tolerance.
+  if (isa == Isa::Neon)
+    if (const DotTraits* t = dot_traits_neon(weight)) return t;
   if (ggml_order(weight)) {
     if (isa >= Isa::Avx2)
       if (const DotTraits* t = dot_traits_ggml_avx2(weight)) return t;

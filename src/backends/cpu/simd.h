@@ -15,10 +15,11 @@ struct CpuFeatures {
   bool avx512 = false;   // AVX-512 F/BW/DQ/VL
   bool avx512_vnni = false;
   bool avx512_bf16 = false;
+  bool neon_dotprod = false;  // ARM64 Advanced SIMD with SDOT/UDOT (HWCAP_ASIMDDP)
 };
 const CpuFeatures& cpu_features();
 
-// The kernel family dot_traits() picks: "avx512", "avx2" or "ref" (DRAWBRIDGE_CPU_ISA=ref|avx2
+// The kernel family dot_traits() picks: "avx512", "avx2", "neon" or "ref" (DRAWBRIDGE_CPU_ISA=ref|avx2
 // in the environment caps it, for comparisons and bisecting).
 const char* cpu_isa_name();
 
@@ -104,5 +105,7 @@ GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();
 const DotTraits* dot_traits_avx512(DType weight);
 GemmKernel gemm_kernel_avx512(DType weight, int64_t m);
+// ARM64 NEON + dot product (simd_neon.cpp); null off ARM64 or for other dtypes.
+const DotTraits* dot_traits_neon(DType weight);
 
 }  // namespace db::cpu
