@@ -48,11 +48,10 @@ double Collectives::p2p_bandwidth() const {
 
 double Collectives::ring(Collective c, double bytes, int n, double bw, double alpha) const {
   if (n <= 1 || bytes <= 0) return 0;
-  const double share = double(n - 1) / n;
+  const double share = c == Collective::SendRecv ? 1.0 : double(n - 1) / n;
   switch (c) {
-    case Collective::AllReduce: return 2 * share * bytes / bw + 2 * (n - 1) * alpha;
-    case Collective::SendRecv: return bytes / bw + alpha;
-    default: return share * bytes / bw + (n - 1) * alpha;
+    case Collective::AllReduce: return 2 * share * bytes / bw + alpha;
+    default: return share * bytes / bw + alpha;
   }
 }
 
@@ -82,7 +81,7 @@ double Collectives::seconds(Collective c, double bytes, Group g) const {
       const double n = g.ranks;
       const double inside = bytes * (local - 1) / n / bw;
       const double across = bytes * (n - local) / n / nic_;
-      return std::max(inside, across) + (local - 1) * alpha_intra_ + (nodes - 1) * alpha_inter_;
+      return std::max(inside, across) + alpha_intra_ + alpha_inter_;
     }
   }
 }

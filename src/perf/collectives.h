@@ -2,11 +2,13 @@
 // a switched fabric (NVLink/NVSwitch, UB, PCIe switch), a full mesh (HCCS on Atlas 800 A2,
 // xGMI), and between nodes one NIC per accelerator (RoCE / InfiniBand), hierarchically when a
 // group spans nodes. Ring algorithms, nccl-tests conventions:
-//   all-reduce      t = 2(n-1)/n · S / B + 2(n-1) α        (S = buffer per rank)
-//   all-gather      t =  (n-1)/n · S / B +  (n-1) α        (S = gathered output per rank)
-//   reduce-scatter  t =  (n-1)/n · S / B +  (n-1) α        (S = input per rank)
-//   all-to-all      t =  (n-1)/n · S / B +  (n-1) α        (S = bytes one rank sends in all)
+//   all-reduce      t = 2(n-1)/n · S / B + α        (S = buffer per rank)
+//   all-gather      t =  (n-1)/n · S / B + α        (S = gathered output per rank)
+//   reduce-scatter  t =  (n-1)/n · S / B + α        (S = input per rank)
+//   all-to-all      t =  (n-1)/n · S / B + α        (S = bytes one rank sends in all)
 //   send/recv       t =  S / B_p2p + α
+// α is the link class's fixed cost per collective (msmodeling charges a static 10 µs per
+// communication op); a hierarchical collective pays it once per phase.
 // B is the bus bandwidth one rank reaches: link rate one way × the link class's measured
 // efficiency (data/calibration/planner.toml says where each efficiency came from).
 #pragma once
