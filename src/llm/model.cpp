@@ -10,12 +10,60 @@
 
 namespace db {
 
-std::string_view arch_name(Arch a) { return a == Arch::Llama ? "llama" : "qwen2"; }
+namespace {
+constexpr std::pair<Arch, std::string_view> kArchNames[] = {
+    {Arch::Llama, "llama"},         {Arch::Qwen2, "qwen2"}, {Arch::Qwen3, "qwen3"},
+    {Arch::Qwen3Next, "qwen3next"}, {Arch::DeepSeek2, "deepseek2"}, {Arch::Gpt, "gpt"},
+    {Arch::GptJ, "gptj"},
+};
+}  // namespace
+
+std::string_view arch_name(Arch a) {
+  for (const auto& [arch, name] : kArchNames)
+    if (arch == a) return name;
+  return "unknown";
+}
 
 std::optional<Arch> arch_from_name(std::string_view name) {
-  if (name == "llama") return Arch::Llama;
-  if (name == "qwen2") return Arch::Qwen2;
+  for (const auto& [arch, n] : kArchNames)
+    if (n == name) return arch;
   return std::nullopt;
+}
+
+bool arch_loads_from_gguf(Arch a) { return a == Arch::Llama || a == Arch::Qwen2; }
+
+bool ModelConfig::layer_is_moe(int il) const {
+  if (!moe.enabled() || il < moe.n_layer_dense_lead) return false;
+  return (il - moe.n_layer_dense_lead) % moe.layer_step == 0;
+}
+
+bool ModelConfig::layer_has_attention(int il) const {
+  return !linear_attn.enabled() || (il + 1) % linear_attn.full_attn_interval == 0;
+}
+
+int ModelConfig::layer_window(int il) const {
+  if (!swa.enabled()) return 0;
+  return swa.full_every > 0 && (il + 1) % swa.full_every == 0 ? 0 : swa.window;
+}
+
+uint64_t ModelConfig::kv_bytes_per_token(DType kv_dtype) const {
+  uint64_t total = 0;
+  for (int il = 0; il < n_layer; ++il) {
+    if (!layer_has_attention(il)) continue;
+    if (mla.enabled())
+      total += row_bytes(kv_dtype, int64_t(mla.kv_lora_rank) + mla.qk_rope_head_dim);
+    else
+      total += 2 * row_bytes(kv_dtype, int64_t(head_dim) * n_head_kv);
+    if (sparse_attn.enabled()) total += row_bytes(kv_dtype, sparse_attn.index_head_dim);  // indexer keys
+  }
+  return total;
+}
+
+uint64_t ModelConfig::state_bytes_per_sequence() const {
+  uint64_t total = 0;
+  for (int il = 0; il < n_layer; ++il)
+    if (!layer_has_attention(il)) total += uint64_t(linear_attn.state_elements()) * sizeof(float);
+  return total;
 }
 
 void ModelConfig::validate() const {
@@ -31,22 +79,75 @@ void ModelConfig::validate() const {
   positive("vocab size", n_vocab);
   DB_CHECK(n_head % n_head_kv == 0, "[model] head_count {} is not a multiple of head_count_kv {}",
            n_head, n_head_kv);
-  DB_CHECK(n_rot > 0 && n_rot <= head_dim && n_rot % 2 == 0,
-           "[model] rope.dimension_count {} must be even and in 2..{}", n_rot, head_dim);
+  if (pos_embd == PosEmbd::Rope)
+    DB_CHECK(n_rot > 0 && n_rot <= head_dim && n_rot % 2 == 0,
+             "[model] rope.dimension_count {} must be even and in 2..{}", n_rot, head_dim);
   DB_CHECK(std::isfinite(rope_freq_base) && rope_freq_base > 0, "[model] rope.freq_base {} is invalid",
            rope_freq_base);
   DB_CHECK(std::isfinite(rope_freq_scale) && rope_freq_scale > 0,
            "[model] rope scaling factor {} is invalid", 1.0f / rope_freq_scale);
   DB_CHECK(std::isfinite(norm_eps) && norm_eps >= 0, "[model] layer_norm_rms_epsilon {} is invalid",
            norm_eps);
+  validate_features();
+}
+
+// The architecture features beyond Llama's: each must be complete and consistent when enabled.
+void ModelConfig::validate_features() const {
+  auto in_range = [](const char* what, int64_t v, int64_t lo, int64_t hi) {
+    DB_CHECK(v >= lo && v <= hi, "[model] {} is {} (must be in {}..{})", what, v, lo, hi);
+  };
+  if (pos_embd == PosEmbd::Learned) in_range("n_ctx_train (learned positions)", n_ctx_train, 1, 1 << 24);
+  if (moe.enabled()) {
+    in_range("moe.n_expert_used", moe.n_expert_used, 1, moe.n_expert);
+    in_range("moe.n_ff_expert", moe.n_ff_expert, 1, 1 << 24);
+    in_range("moe.n_expert_shared", moe.n_expert_shared, 0, moe.n_expert);
+    in_range("moe.n_ff_shared", moe.n_ff_shared, moe.n_expert_shared > 0 ? 1 : 0, 1 << 24);
+    in_range("moe.n_layer_dense_lead", moe.n_layer_dense_lead, 0, n_layer - 1);
+    in_range("moe.layer_step", moe.layer_step, 1, n_layer);
+    DB_CHECK(ffn_type == FfnType::SwiGlu, "[model] mixture of experts needs SwiGLU experts");
+  } else {
+    DB_CHECK(moe.n_expert == 0 && moe.n_expert_used == 0 && moe.n_expert_shared == 0,
+             "[model] moe.n_expert is {}: expert counts need n_expert > 0", moe.n_expert);
+  }
+  if (mla.enabled()) {
+    in_range("mla.q_lora_rank", mla.q_lora_rank, 0, 1 << 20);
+    in_range("mla.kv_lora_rank", mla.kv_lora_rank, 1, 1 << 20);
+    in_range("mla.qk_nope_head_dim", mla.qk_nope_head_dim, 1, 1 << 16);
+    in_range("mla.qk_rope_head_dim", mla.qk_rope_head_dim, 2, 1 << 16);
+    in_range("mla.v_head_dim", mla.v_head_dim, 1, 1 << 16);
+    DB_CHECK(mla.qk_rope_head_dim % 2 == 0, "[model] mla.qk_rope_head_dim {} must be even", mla.qk_rope_head_dim);
+    DB_CHECK(arch == Arch::DeepSeek2, "[model] MLA needs arch deepseek2 (is {})", arch_name(arch));
+  } else {
+    DB_CHECK(arch != Arch::DeepSeek2, "[model] arch deepseek2 needs mla.kv_lora_rank > 0");
+  }
+  if (swa.enabled()) in_range("sliding_window.full_every", swa.full_every, 0, n_layer);
+  if (linear_attn.enabled()) {
+    in_range("linear_attn.full_attn_interval", linear_attn.full_attn_interval, 1, n_layer);
+    in_range("linear_attn.n_head_k", linear_attn.n_head_k, 1, 1 << 16);
+    in_range("linear_attn.n_head_v", linear_attn.n_head_v, 1, 1 << 16);
+    in_range("linear_attn.head_dim_k", linear_attn.head_dim_k, 1, 1 << 16);
+    in_range("linear_attn.head_dim_v", linear_attn.head_dim_v, 1, 1 << 16);
+    in_range("linear_attn.conv_kernel", linear_attn.conv_kernel, 1, 64);
+    DB_CHECK(linear_attn.n_head_v % linear_attn.n_head_k == 0,
+             "[model] linear_attn.n_head_v {} is not a multiple of n_head_k {}", linear_attn.n_head_v,
+             linear_attn.n_head_k);
+    DB_CHECK(arch == Arch::Qwen3Next, "[model] linear attention needs arch qwen3next (is {})", arch_name(arch));
+  }
+  if (sparse_attn.enabled()) {
+    in_range("sparse_attn.index_n_heads", sparse_attn.index_n_heads, 1, 1 << 16);
+    in_range("sparse_attn.index_head_dim", sparse_attn.index_head_dim, 2, 1 << 16);
+    DB_CHECK(mla.enabled() && mla.q_lora_rank > 0, "[model] sparse attention (DeepSeek V3.2) needs MLA with q_lora_rank");
+  }
+  if (parallel_block)
+    DB_CHECK(!moe.enabled() && !mla.enabled(), "[model] parallel_block is modelled for dense GPT-J blocks only");
 }
 
 ModelConfig read_config(const gguf::File& f) {
   const auto arch_str = f.get_string("general.architecture");
   DB_CHECK(arch_str.has_value(), "[model] {}: general.architecture is missing", f.path());
   const auto arch = arch_from_name(*arch_str);
-  DB_CHECK(arch.has_value(), "[model] {}: unknown architecture '{}' (supported: llama, qwen2)",
-           f.path(), *arch_str);
+  DB_CHECK(arch.has_value() && arch_loads_from_gguf(*arch),
+           "[model] {}: unknown architecture '{}' (supported: llama, qwen2)", f.path(), *arch_str);
   const std::string p = *arch_str + ".";
   auto req_int = [&](const std::string& key) {
     auto v = f.get_int(p + key);

@@ -9,6 +9,8 @@ namespace db::plan {
 
 // Throws "[plan] unknown model '<id>' (known: ...)".
 PlanModel find_model(const std::string& id);
+// The planner's view of a model configuration (stand-ins for blocks the builder does not make).
+PlanModel plan_model(const std::string& id, const ModelConfig& config);
 std::vector<std::string> model_ids();
 
 }  // namespace db::plan

@@ -91,45 +91,70 @@ LayerCost Planner::cost_graph(const PlanModel& m, const Precision& p, int tp, in
   s.n_ff = std::max(32, ffn_width);
   s.n_vocab = int((c.n_vocab + tp - 1) / tp);
   const auto model = Model::meta(s, graph_dtype(p.weight));
-  const int ctx = past + new_per_seq;
-  const KvCache kv(s, std::max(ctx, 1), graph_dtype(p.kv), /*allocate=*/false);
   // Dense part: `tokens` tokens as one sequence (its attention is not used); attention part: one
   // sequence of new_per_seq tokens after `past`, then counted once per sequence.
   const int64_t dense_tokens = std::min<int64_t>(tokens, kChunk);
   const double scale = double(tokens) / double(dense_tokens);
   LayerCost lc;
   double head = 0;
-  auto add_graph = [&](int n_tokens, int n_past, bool dense_part) {
-    const KvCache cache(s, n_past + n_tokens, graph_dtype(p.kv), false);
-    const ForwardGraph fg = build_forward(*model, cache, n_tokens, n_past, /*last_logits_only=*/false);
+  auto note_unknown = [&](const perf::OpEstimate& e) {
+    if (!e.unknown.empty() && std::find(unknowns_.begin(), unknowns_.end(), e.unknown) == unknowns_.end())
+      unknowns_.push_back(e.unknown);
+  };
+  // Dense part: `tokens` tokens as one sequence (its attention core is not used here).
+  {
+    const KvCache cache(s, int(dense_tokens), graph_dtype(p.kv), false);
+    const ForwardGraph fg = build_forward(*model, cache, int(dense_tokens), 0, /*last_logits_only=*/false);
     for (const Node& n : fg.graph.nodes()) {
-      if (n.op == Op::Leaf || n.op == Op::View) continue;
+      if (n.op == Op::Leaf || n.op == Op::View || n.op == Op::Attention || n.op == Op::KvStore) continue;
       const perf::OpEstimate e = cost_.estimate(fg.graph, n, fmt_compute);
-      if (!e.unknown.empty() && std::find(unknowns_.begin(), unknowns_.end(), e.unknown) == unknowns_.end())
-        unknowns_.push_back(e.unknown);
-      const bool core = n.op == Op::Attention || n.op == Op::KvStore;
-      if (dense_part) {
-        if (core) continue;
-        if (is_head(n.out.name)) {
-          head += e.seconds;
-          continue;
-        }
-        const bool ffn = n.out.name.find(".ffn_") != std::string::npos;
-        if (ffn && ffn_width == 0) continue;
-        lc.dense += e.seconds * scale;
-        if (ffn) lc.ffn += e.seconds * scale;
-      } else if (core) {
-        // One batched kernel for all sequences: work scales, the fixed launch cost does not.
-        lc.attention += (e.seconds - e.overhead_s) * seqs + e.overhead_s;
+      note_unknown(e);
+      if (is_head(n.out.name)) {
+        head += e.seconds;
+        continue;
+      }
+      const bool ffn = n.out.name.find(".ffn_") != std::string::npos;
+      if (ffn && ffn_width == 0) continue;
+      lc.dense += e.seconds * scale;
+      if (ffn) lc.ffn += e.seconds * scale;
+    }
+  }
+  // Attention core: one sequence of new_per_seq tokens after `past`, run for `seqs` sequences in
+  // one batched kernel (work scales, the launch cost does not).
+  if (seqs > 0 && new_per_seq > 0) {
+    auto core_ops = [&](const ModelConfig& cfg) {
+      const auto mm = Model::meta(cfg, graph_dtype(p.weight));
+      const KvCache cache(cfg, past + new_per_seq, graph_dtype(p.kv), false);
+      const ForwardGraph fg = build_forward(*mm, cache, new_per_seq, past, false);
+      std::vector<perf::OpEstimate> ops;
+      for (const Node& n : fg.graph.nodes())
+        if (n.op == Op::Attention || n.op == Op::KvStore) ops.push_back(cost_.estimate(fg.graph, n, fmt_compute));
+      return ops;
+    };
+    std::vector<perf::OpEstimate> ops = core_ops(s);
+    if (m.mla_latent > 0) {
+      // Absorbed MLA attends over the latent: per token the cache holds latent + rope values, and
+      // each head does 2·(2·latent + rope) FLOPs per cached token. Two MQA stand-ins reproduce
+      // those exactly: bytes from one with head_dim (latent + rope)/2, FLOPs from one with
+      // head_dim (2·latent + rope)/2.
+      ModelConfig bytes_cfg = s, flops_cfg = s;
+      bytes_cfg.n_head_kv = flops_cfg.n_head_kv = 1;
+      bytes_cfg.head_dim = bytes_cfg.n_rot = std::max(2, (m.mla_latent + m.mla_rope) / 2 / 2 * 2);
+      flops_cfg.head_dim = flops_cfg.n_rot = std::max(2, (2 * m.mla_latent + m.mla_rope) / 2 / 2 * 2);
+      const auto by_bytes = core_ops(bytes_cfg), by_flops = core_ops(flops_cfg);
+      for (size_t i = 0; i < ops.size(); ++i) {
+        ops[i] = by_bytes[i];
+        ops[i].compute_s = std::max(by_bytes[i].compute_s, by_flops[i].compute_s);
+        ops[i].seconds = std::max(ops[i].compute_s, ops[i].memory_s) + ops[i].overhead_s;
       }
     }
-  };
-  (void)kv;
-  add_graph(int(dense_tokens), 0, true);
-  if (seqs > 0 && new_per_seq > 0) add_graph(new_per_seq, past, false);
+    for (const perf::OpEstimate& e : ops) {
+      note_unknown(e);
+      lc.attention += (e.seconds - e.overhead_s) * seqs + e.overhead_s;
+    }
+  }
   cache_[key] = {lc, head};
   if (head_s) *head_s = head;
-  (void)with_head;
   return lc;
 }
 
@@ -175,7 +200,13 @@ double Planner::forward(const PlanModel& m, const Precision& p, const Layout& l,
   const int64_t tokens = int64_t(mb) * new_per_seq;
   const int64_t tokens_attn = int64_t(seqs_attn) * new_per_seq;
 
-  const LayerCost attn = layer(m, p, tp_attn, 0, tokens_attn, seqs_attn, new_per_seq, past);
+  LayerCost attn = layer(m, p, tp_attn, 0, tokens_attn, seqs_attn, new_per_seq, past);
+  if (m.window > 0 && past > m.window) {
+    // Windowed layers attend to the last `window` tokens only; every full_every-th layer to all.
+    const double full_share = m.full_every > 0 ? 1.0 / m.full_every : 0.0;
+    const LayerCost windowed = layer(m, p, tp_attn, 0, tokens_attn, seqs_attn, new_per_seq, m.window);
+    attn.attention = full_share * attn.attention + (1 - full_share) * windowed.attention;
+  }
   const double ar_attn = comm_.seconds(perf::Collective::AllReduce, double(tokens_attn) * c.n_embd * kActivationBytes,
                                        {tp_attn, 1});
   const double dense_ffn = layer(m, p, l.tp, c.n_ff / l.tp, tokens, 0, 0, 0).ffn +
@@ -306,6 +337,15 @@ Estimate Planner::estimate(const Request& r, const Layout& l, int batch_limit) {
       const int prefill_replicas = std::max(1, r.disagg.prefill_devices / per_replica);
       const double prefill_rate = prefill_replicas / prefill_per_request;  // requests/s
       out = std::min(out, prefill_rate * w.output_len);
+    }
+    if (w.prompts > 0 && !disagg) {
+      // A finite run: the first wave's prompts are prefilled back to back before decoding settles,
+      // then prompts / batch rounds of decoding; throughput is tokens over that whole duration.
+      const int prompts_per_replica = (w.prompts + replicas - 1) / replicas;
+      const double burst = std::min(prompts_per_replica, b) * prefill_per_request;
+      const double rounds = std::ceil(double(prompts_per_replica) / b);
+      const double duration = burst + rounds * std::ceil((w.output_len - 1) / a) * steady;
+      out = std::min(out, replicas * double(prompts_per_replica) * w.output_len / duration);
     }
     e.output_tok_s = out;
     // TTFT: the first wave of min(concurrency, prompts) requests arrives at once and is prefilled

@@ -30,6 +30,11 @@ struct PlanModel {
   int shared_ff = 0;      // FFN width of the always-on shared experts (0: none)
   int n_dense_layers = 0; // leading layers with a dense FFN of config.n_ff (MoE models)
   int kv_per_token = 0;   // cache elements per token per layer when not 2·head_dim·n_head_kv (MLA)
+  int mla_latent = 0;     // MLA kv_lora_rank (0: not MLA)
+  int mla_rope = 0;       // MLA rope dims per head
+  int window = 0;         // sliding window (0: none)
+  int full_every = 0;     // with a window: every Nth layer attends fully (0: all windowed)
+  std::vector<std::string> notes;  // stand-ins used to cost blocks the builder does not make
   bool moe() const { return n_expert > 0; }
   double params() const;         // all parameters
   double active_params() const;  // parameters one token uses
