@@ -114,11 +114,27 @@ Calibration parse_calibration(std::string_view text, const std::string& origin) 
   return cal;
 }
 
+namespace {
+// Where the earliest of the words occurs in the text (npos: none): "UB / HCCS" is a UB link first.
+size_t first_mention(std::string_view text, const std::vector<std::string>& words) {
+  const std::string t = lower(text);
+  size_t best = std::string::npos;
+  for (const auto& w : words) best = std::min(best, t.find(lower(w)));
+  return best;
+}
+}  // namespace
+
 const LinkClass& Calibration::link_for(const DeviceProfile& p) const {
   const Field* type = p.find("link.type");
+  const LinkClass* best = nullptr;
+  size_t at = std::string::npos;
   if (type && p.number("link.bandwidth_gbps"))
     for (const LinkClass& l : links)
-      if (l.id != "pcie" && mentions(type->value_str(), l.match)) return l;
+      if (const size_t pos = first_mention(type->value_str(), l.match); l.id != "pcie" && pos < at) {
+        at = pos;
+        best = &l;
+      }
+  if (best) return *best;
   return *std::find_if(links.begin(), links.end(), [](const LinkClass& l) { return l.id == "pcie"; });
 }
 
