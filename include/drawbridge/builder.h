@@ -9,8 +9,11 @@
 
 namespace db {
 
-// The KV cache: per layer, keys and values [head_dim, n_head_kv, n_ctx] in `dtype`, in one
-// buffer. Without a buffer the tensors are meta (for planning).
+// The per-sequence cache, one set of tensors per layer in one buffer. Attention layers keep keys
+// and values [head_dim, n_head_kv, n_ctx] in `dtype` (MLA: one latent [kv_lora + rope, 1, n_ctx];
+// sparse attention adds indexer keys [index_head_dim, 1, n_ctx]); DeltaNet layers keep f32
+// recurrent states instead ([Dk, Dv, Hv] and a convolution tail [conv_dim, conv_kernel − 1]).
+// Without a buffer the tensors are meta (for planning).
 class KvCache {
  public:
   KvCache(const ModelConfig& config, int n_ctx, DType dtype, std::unique_ptr<Buffer> storage);
@@ -21,14 +24,20 @@ class KvCache {
   static uint64_t bytes_needed(const ModelConfig& config, int n_ctx, DType dtype);
   int n_ctx() const { return n_ctx_; }
   DType dtype() const { return dtype_; }
-  const Tensor& k(int layer) const { return k_[size_t(layer)]; }
-  const Tensor& v(int layer) const { return v_[size_t(layer)]; }
+  const Tensor& k(int layer) const { return layers_[size_t(layer)].k; }  // MLA: the latent
+  const Tensor& v(int layer) const { return layers_[size_t(layer)].v; }
+  const Tensor& index_k(int layer) const { return layers_[size_t(layer)].index_k; }
+  const Tensor& conv_state(int layer) const { return layers_[size_t(layer)].conv; }
+  const Tensor& ssm_state(int layer) const { return layers_[size_t(layer)].ssm; }
   uint64_t bytes() const;
 
  private:
+  struct Layer {
+    Tensor k, v, index_k, conv, ssm;  // name empty: the layer has no such tensor
+  };
   int n_ctx_;
   DType dtype_;
-  std::vector<Tensor> k_, v_;
+  std::vector<Layer> layers_;
   std::unique_ptr<Buffer> storage_;
 };
 

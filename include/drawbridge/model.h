@@ -160,6 +160,7 @@ struct ModelProfile {
   double public_params_total = 0;   // as published, in parameters (0: not published)
   double public_params_active = 0;  // MoE: activated per token as published (0: not published)
   std::string params_source;
+  double public_tolerance = 0;  // relative; set where the published figure leaves out known parts
   std::vector<std::pair<std::string, std::string>> field_notes;  // [notes] field -> remark
   ModelConfig config;
 };
@@ -187,25 +188,66 @@ struct TensorSpec {
 };
 std::vector<TensorSpec> tensor_specs(const ModelConfig& config);
 
+// Weights of one block; a pointer is null where the architecture has no such tensor.
 struct LayerWeights {
   const Tensor* attn_norm = nullptr;
-  const Tensor* wq = nullptr;
+  const Tensor* attn_norm_b = nullptr;  // LayerNorm bias (GPT)
+  const Tensor* wq = nullptr;           // Qwen3-Next: query and output gate, [E, 2·H·D]
   const Tensor* wk = nullptr;
   const Tensor* wv = nullptr;
   const Tensor* wo = nullptr;
-  const Tensor* bq = nullptr;  // qwen2 only
+  const Tensor* bq = nullptr;  // qwen2, GPT
   const Tensor* bk = nullptr;
   const Tensor* bv = nullptr;
+  const Tensor* bo = nullptr;      // GPT
+  const Tensor* q_norm = nullptr;  // QK-norm, [head_dim]
+  const Tensor* k_norm = nullptr;
+  // MLA (DeepSeek): q = Wq_b · norm(Wq_a · x); latent = Wkv_a · x; per-head Wk_b / Wv_b
+  const Tensor* wq_a = nullptr;
+  const Tensor* q_a_norm = nullptr;
+  const Tensor* wq_b = nullptr;
+  const Tensor* wkv_a = nullptr;
+  const Tensor* kv_a_norm = nullptr;
+  const Tensor* wk_b = nullptr;  // [qk_nope, kv_lora, H]
+  const Tensor* wv_b = nullptr;  // [kv_lora, v_head, H]
+  // DeepSeek sparse attention indexer
+  const Tensor* idx_wq_b = nullptr;
+  const Tensor* idx_wk = nullptr;
+  const Tensor* idx_k_norm = nullptr;
+  const Tensor* idx_k_norm_b = nullptr;
+  const Tensor* idx_proj = nullptr;
+  // gated DeltaNet (Qwen3-Next linear-attention layers)
+  const Tensor* ssm_in = nullptr;    // x → q | k | v | z
+  const Tensor* ssm_ba = nullptr;    // x → b | a per value head
+  const Tensor* ssm_conv = nullptr;  // [conv_kernel, conv_dim]
+  const Tensor* ssm_dt = nullptr;    // [n_head_v]
+  const Tensor* ssm_a = nullptr;     // −exp(A_log), [n_head_v]
+  const Tensor* ssm_norm = nullptr;  // [head_dim_v]
+  const Tensor* ssm_out = nullptr;
+  // feed-forward: dense, or routed experts (+ shared experts)
   const Tensor* ffn_norm = nullptr;
+  const Tensor* ffn_norm_b = nullptr;
   const Tensor* ffn_gate = nullptr;
   const Tensor* ffn_up = nullptr;
   const Tensor* ffn_down = nullptr;
+  const Tensor* ffn_up_b = nullptr;    // GPT
+  const Tensor* ffn_down_b = nullptr;
+  const Tensor* ffn_gate_inp = nullptr;  // router [E, n_expert]
+  const Tensor* ffn_gate_exps = nullptr;  // [E, F_e, n_expert]
+  const Tensor* ffn_up_exps = nullptr;
+  const Tensor* ffn_down_exps = nullptr;  // [F_e, E, n_expert]
+  const Tensor* ffn_gate_shexp = nullptr;
+  const Tensor* ffn_up_shexp = nullptr;
+  const Tensor* ffn_down_shexp = nullptr;
 };
 
 struct ModelWeights {
   const Tensor* token_embd = nullptr;
+  const Tensor* position_embd = nullptr;  // learned positions (GPT), [n_embd, n_ctx_train]
   const Tensor* output_norm = nullptr;
+  const Tensor* output_norm_b = nullptr;
   const Tensor* output = nullptr;  // == token_embd when the classifier is tied
+  const Tensor* output_b = nullptr;  // GPT-J
   const Tensor* rope_freqs = nullptr;  // Llama-3 rope scaling factors, optional
   std::vector<LayerWeights> layers;
 };
@@ -226,10 +268,14 @@ class Model {
   const gguf::File* file() const { return file_.get(); }
   uint64_t weight_bytes() const;  // bytes of all weights
   uint64_t n_params() const;
+  // Parameters a token uses: every weight except the routed experts it is not sent to (a MoE
+  // layer counts n_expert_used of n_expert); the embedding table counts in full. == n_params()
+  // for dense models.
+  uint64_t n_params_active() const;
 
  private:
   Model() = default;
-  void bind_weights(const std::vector<const Tensor*>& by_spec);
+  void bind_weights(const std::vector<TensorSpec>& specs, const std::vector<const Tensor*>& by_spec);
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<Vocab> vocab_;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "drawbridge/error.h"
 #include "drawbridge/gguf.h"
@@ -200,33 +201,124 @@ void write_config(gguf::Writer& w, const ModelConfig& c, const std::string& name
   }
 }
 
-std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
-  const int64_t E = c.n_embd, F = c.n_ff, V = c.n_vocab;
-  const int64_t Q = int64_t(c.head_dim) * c.n_head, KV = c.n_embd_kv();
-  std::vector<TensorSpec> s;
-  auto add = [&](std::string name, std::array<int64_t, kMaxDims> ne, bool matrix, bool optional = false) {
+namespace {
+
+// Appends the tensors of one architecture piece; `b` is the "blk.<i>." prefix.
+struct SpecList {
+  std::vector<TensorSpec>& s;
+  void add(std::string name, std::array<int64_t, kMaxDims> ne, bool matrix, bool optional = false) {
     s.push_back({std::move(name), ne, matrix, optional});
-  };
-  add("token_embd.weight", {E, V, 1, 1}, true);
-  add("output_norm.weight", {E, 1, 1, 1}, false);
-  add("output.weight", {E, V, 1, 1}, true, /*optional=*/true);
-  add("rope_freqs.weight", {c.n_rot / 2, 1, 1, 1}, false, /*optional=*/true);
+  }
+  void vec(std::string name, int64_t n) { add(std::move(name), {n, 1, 1, 1}, false); }
+  void mat(std::string name, int64_t in, int64_t out, int64_t n = 1) { add(std::move(name), {in, out, n, 1}, true); }
+};
+
+void norm_specs(SpecList& l, const ModelConfig& c, const std::string& name) {
+  l.vec(name + ".weight", c.n_embd);
+  if (c.norm_type == NormType::Layer) l.vec(name + ".bias", c.n_embd);
+}
+
+void attention_specs(SpecList& l, const ModelConfig& c, const std::string& b) {
+  const int64_t E = c.n_embd, H = c.n_head, D = c.head_dim, Q = D * H, KV = c.n_embd_kv();
+  if (c.mla.enabled()) {
+    const MlaConfig& m = c.mla;
+    if (m.q_lora_rank > 0) {
+      l.mat(b + "attn_q_a.weight", E, m.q_lora_rank);
+      l.vec(b + "attn_q_a_norm.weight", m.q_lora_rank);
+      l.mat(b + "attn_q_b.weight", m.q_lora_rank, Q);
+    } else {
+      l.mat(b + "attn_q.weight", E, Q);
+    }
+    l.mat(b + "attn_kv_a_mqa.weight", E, int64_t(m.kv_lora_rank) + m.qk_rope_head_dim);
+    l.vec(b + "attn_kv_a_norm.weight", m.kv_lora_rank);
+    l.mat(b + "attn_k_b.weight", m.qk_nope_head_dim, m.kv_lora_rank, H);
+    l.mat(b + "attn_v_b.weight", m.kv_lora_rank, m.v_head_dim, H);
+    l.mat(b + "attn_output.weight", H * m.v_head_dim, E);
+    if (c.sparse_attn.enabled()) {
+      const SparseAttnConfig& x = c.sparse_attn;
+      l.mat(b + "indexer.attn_q_b.weight", m.q_lora_rank, int64_t(x.index_n_heads) * x.index_head_dim);
+      l.mat(b + "indexer.attn_k.weight", E, x.index_head_dim);
+      l.vec(b + "indexer.k_norm.weight", x.index_head_dim);
+      l.vec(b + "indexer.k_norm.bias", x.index_head_dim);
+      l.mat(b + "indexer.proj.weight", E, x.index_n_heads);
+    }
+    return;
+  }
+  l.mat(b + "attn_q.weight", E, c.attn_output_gate ? 2 * Q : Q);
+  l.mat(b + "attn_k.weight", E, KV);
+  l.mat(b + "attn_v.weight", E, KV);
+  l.mat(b + "attn_output.weight", Q, E);
+  if (c.has_qkv_bias) {
+    l.vec(b + "attn_q.bias", Q);
+    l.vec(b + "attn_k.bias", KV);
+    l.vec(b + "attn_v.bias", KV);
+  }
+  if (c.has_attn_out_bias) l.vec(b + "attn_output.bias", E);
+  if (c.qk_norm) {
+    l.vec(b + "attn_q_norm.weight", D);
+    l.vec(b + "attn_k_norm.weight", D);
+  }
+}
+
+void delta_net_specs(SpecList& l, const ModelConfig& c, const std::string& b) {
+  const LinearAttnConfig& a = c.linear_attn;
+  l.mat(b + "ssm_in.weight", c.n_embd, 2 * a.key_dim() + 2 * a.value_dim());
+  l.mat(b + "ssm_ba.weight", c.n_embd, 2 * int64_t(a.n_head_v));
+  l.add(b + "ssm_conv1d.weight", {a.conv_kernel, a.conv_dim(), 1, 1}, false);
+  l.vec(b + "ssm_dt.bias", a.n_head_v);
+  l.vec(b + "ssm_a", a.n_head_v);
+  l.vec(b + "ssm_norm.weight", a.head_dim_v);
+  l.mat(b + "ssm_out.weight", a.value_dim(), c.n_embd);
+}
+
+void ffn_specs(SpecList& l, const ModelConfig& c, const std::string& b, bool moe) {
+  const int64_t E = c.n_embd;
+  if (moe) {
+    const MoeConfig& m = c.moe;
+    l.mat(b + "ffn_gate_inp.weight", E, m.n_expert);
+    l.mat(b + "ffn_gate_exps.weight", E, m.n_ff_expert, m.n_expert);
+    l.mat(b + "ffn_up_exps.weight", E, m.n_ff_expert, m.n_expert);
+    l.mat(b + "ffn_down_exps.weight", m.n_ff_expert, E, m.n_expert);
+    if (m.n_ff_shared > 0) {
+      l.mat(b + "ffn_gate_shexp.weight", E, m.n_ff_shared);
+      l.mat(b + "ffn_up_shexp.weight", E, m.n_ff_shared);
+      l.mat(b + "ffn_down_shexp.weight", m.n_ff_shared, E);
+    }
+    return;
+  }
+  const int64_t F = c.n_ff;
+  if (c.ffn_type == FfnType::SwiGlu) l.mat(b + "ffn_gate.weight", E, F);
+  l.mat(b + "ffn_up.weight", E, F);
+  l.mat(b + "ffn_down.weight", F, E);
+  if (c.has_ffn_bias) {
+    l.vec(b + "ffn_up.bias", F);
+    l.vec(b + "ffn_down.bias", E);
+  }
+}
+
+}  // namespace
+
+std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
+  const int64_t E = c.n_embd, V = c.n_vocab;
+  std::vector<TensorSpec> s;
+  SpecList l{s};
+  l.mat("token_embd.weight", E, V);
+  if (c.pos_embd == PosEmbd::Learned) l.mat("position_embd.weight", E, c.n_ctx_train);
+  norm_specs(l, c, "output_norm");
+  // Llama/Qwen2 from GGUF: output.weight is optional (tied when absent); profiles say which.
+  l.add("output.weight", {E, V, 1, 1}, true, /*optional=*/c.tied_output);
+  if (c.has_output_bias) l.vec("output.bias", V);
+  if (c.pos_embd == PosEmbd::Rope && c.n_rot >= 2)
+    l.add("rope_freqs.weight", {c.n_rot / 2, 1, 1, 1}, false, /*optional=*/true);
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string b = fmt::format("blk.{}.", i);
-    add(b + "attn_norm.weight", {E, 1, 1, 1}, false);
-    add(b + "attn_q.weight", {E, Q, 1, 1}, true);
-    add(b + "attn_k.weight", {E, KV, 1, 1}, true);
-    add(b + "attn_v.weight", {E, KV, 1, 1}, true);
-    add(b + "attn_output.weight", {Q, E, 1, 1}, true);
-    if (c.has_qkv_bias) {
-      add(b + "attn_q.bias", {Q, 1, 1, 1}, false);
-      add(b + "attn_k.bias", {KV, 1, 1, 1}, false);
-      add(b + "attn_v.bias", {KV, 1, 1, 1}, false);
-    }
-    add(b + "ffn_norm.weight", {E, 1, 1, 1}, false);
-    add(b + "ffn_gate.weight", {E, F, 1, 1}, true);
-    add(b + "ffn_up.weight", {E, F, 1, 1}, true);
-    add(b + "ffn_down.weight", {F, E, 1, 1}, true);
+    norm_specs(l, c, b + "attn_norm");
+    if (c.layer_has_attention(i))
+      attention_specs(l, c, b);
+    else
+      delta_net_specs(l, c, b);
+    if (!c.parallel_block) norm_specs(l, c, b + "ffn_norm");
+    ffn_specs(l, c, b, c.layer_is_moe(i));
   }
   return s;
 }
@@ -234,29 +326,72 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
 Model::~Model() = default;
 
 // Binds spec-ordered tensor pointers (null for absent optional ones) to the named weight slots.
-void Model::bind_weights(const std::vector<const Tensor*>& t) {
-  size_t i = 0;
-  weights_.token_embd = t[i++];
-  weights_.output_norm = t[i++];
-  weights_.output = t[i++];
+void Model::bind_weights(const std::vector<TensorSpec>& specs, const std::vector<const Tensor*>& t) {
+  std::unordered_map<std::string_view, const Tensor*> by_name;
+  by_name.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) by_name.emplace(specs[i].name, t[i]);
+  auto get = [&](const std::string& name) -> const Tensor* {
+    const auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  };
+  weights_.token_embd = get("token_embd.weight");
+  weights_.position_embd = get("position_embd.weight");
+  weights_.output_norm = get("output_norm.weight");
+  weights_.output_norm_b = get("output_norm.bias");
+  weights_.output = get("output.weight");
   if (!weights_.output) weights_.output = weights_.token_embd;  // tied classifier
-  weights_.rope_freqs = t[i++];
+  weights_.output_b = get("output.bias");
+  weights_.rope_freqs = get("rope_freqs.weight");
   weights_.layers.resize(size_t(config_.n_layer));
-  for (auto& L : weights_.layers) {
-    L.attn_norm = t[i++];
-    L.wq = t[i++];
-    L.wk = t[i++];
-    L.wv = t[i++];
-    L.wo = t[i++];
-    if (config_.has_qkv_bias) {
-      L.bq = t[i++];
-      L.bk = t[i++];
-      L.bv = t[i++];
-    }
-    L.ffn_norm = t[i++];
-    L.ffn_gate = t[i++];
-    L.ffn_up = t[i++];
-    L.ffn_down = t[i++];
+  for (int i = 0; i < config_.n_layer; ++i) {
+    LayerWeights& L = weights_.layers[size_t(i)];
+    const std::string b = fmt::format("blk.{}.", i);
+    auto w = [&](const char* name) { return get(b + name); };
+    L.attn_norm = w("attn_norm.weight");
+    L.attn_norm_b = w("attn_norm.bias");
+    L.wq = w("attn_q.weight");
+    L.wk = w("attn_k.weight");
+    L.wv = w("attn_v.weight");
+    L.wo = w("attn_output.weight");
+    L.bq = w("attn_q.bias");
+    L.bk = w("attn_k.bias");
+    L.bv = w("attn_v.bias");
+    L.bo = w("attn_output.bias");
+    L.q_norm = w("attn_q_norm.weight");
+    L.k_norm = w("attn_k_norm.weight");
+    L.wq_a = w("attn_q_a.weight");
+    L.q_a_norm = w("attn_q_a_norm.weight");
+    L.wq_b = w("attn_q_b.weight");
+    L.wkv_a = w("attn_kv_a_mqa.weight");
+    L.kv_a_norm = w("attn_kv_a_norm.weight");
+    L.wk_b = w("attn_k_b.weight");
+    L.wv_b = w("attn_v_b.weight");
+    L.idx_wq_b = w("indexer.attn_q_b.weight");
+    L.idx_wk = w("indexer.attn_k.weight");
+    L.idx_k_norm = w("indexer.k_norm.weight");
+    L.idx_k_norm_b = w("indexer.k_norm.bias");
+    L.idx_proj = w("indexer.proj.weight");
+    L.ssm_in = w("ssm_in.weight");
+    L.ssm_ba = w("ssm_ba.weight");
+    L.ssm_conv = w("ssm_conv1d.weight");
+    L.ssm_dt = w("ssm_dt.bias");
+    L.ssm_a = w("ssm_a");
+    L.ssm_norm = w("ssm_norm.weight");
+    L.ssm_out = w("ssm_out.weight");
+    L.ffn_norm = w("ffn_norm.weight");
+    L.ffn_norm_b = w("ffn_norm.bias");
+    L.ffn_gate = w("ffn_gate.weight");
+    L.ffn_up = w("ffn_up.weight");
+    L.ffn_down = w("ffn_down.weight");
+    L.ffn_up_b = w("ffn_up.bias");
+    L.ffn_down_b = w("ffn_down.bias");
+    L.ffn_gate_inp = w("ffn_gate_inp.weight");
+    L.ffn_gate_exps = w("ffn_gate_exps.weight");
+    L.ffn_up_exps = w("ffn_up_exps.weight");
+    L.ffn_down_exps = w("ffn_down_exps.weight");
+    L.ffn_gate_shexp = w("ffn_gate_shexp.weight");
+    L.ffn_up_shexp = w("ffn_up_shexp.weight");
+    L.ffn_down_shexp = w("ffn_down_shexp.weight");
   }
 }
 
@@ -269,7 +404,8 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
            "[model] {}: the vocabulary has {} tokens but token_embd.weight has {} rows", path,
            m->vocab_->tokens.size(), m->config_.n_vocab);
   std::vector<const Tensor*> bound;
-  for (const TensorSpec& spec : tensor_specs(m->config_)) {
+  const auto specs = tensor_specs(m->config_);
+  for (const TensorSpec& spec : specs) {
     const gguf::TensorInfo* ti = m->file_->find_tensor(spec.name);
     if (!ti) {
       DB_CHECK(spec.optional, "[model] {}: tensor '{}' is missing", path, spec.name);
@@ -284,7 +420,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
              dtype_name(t.dtype));
     bound.push_back(&t);
   }
-  m->bind_weights(bound);
+  m->bind_weights(specs, bound);
   return m;
 }
 
@@ -303,7 +439,7 @@ std::unique_ptr<Model> Model::meta(const ModelConfig& config, DType weight_dtype
     m->owned_.push_back(make_tensor(spec.name, spec.is_matrix ? weight_dtype : DType::F32, spec.ne));
     bound.push_back(&m->owned_.back());
   }
-  m->bind_weights(bound);
+  m->bind_weights(specs, bound);
   return m;
 }
 
@@ -315,6 +451,22 @@ uint64_t Model::weight_bytes() const {
   }
   uint64_t total = 0;
   for (const auto& t : owned_) total += t.nbytes();
+  return total;
+}
+
+uint64_t Model::n_params_active() const {
+  const MoeConfig& moe = config_.moe;
+  auto active = [&](const Tensor& t) {
+    const uint64_t n = uint64_t(t.nelements());
+    const bool routed = t.name.ends_with("_exps.weight");
+    return routed && moe.enabled() ? n / uint64_t(moe.n_expert) * uint64_t(moe.n_expert_used) : n;
+  };
+  uint64_t total = 0;
+  if (file_) {
+    for (const auto& ti : file_->tensors()) total += active(ti.tensor);
+  } else {
+    for (const auto& t : owned_) total += active(t);
+  }
   return total;
 }
 

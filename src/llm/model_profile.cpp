@@ -239,6 +239,9 @@ ModelProfile parse_model_profile(std::string_view text, const std::string& origi
     p.public_params_total = s.number("params_total", 0.0);
     p.public_params_active = s.number("params_active", 0.0);
     p.params_source = s.text("source");
+    p.public_tolerance = s.number("tolerance", 0.0);
+    if (const std::string n = s.text("note", ""); !n.empty()) p.params_source += " (" + n + ")";
+    DB_CHECK(p.public_tolerance < 0.5, "[model] {}: public.tolerance {} must be below 0.5", origin, p.public_tolerance);
   });
   if (const toml::table* notes = r.sub("notes")) {
     for (auto&& [key, node] : *notes) {

@@ -2,9 +2,11 @@
 // odd shapes. Tolerances are per dtype: what the format's rounding of operands can explain.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -339,6 +341,335 @@ TEST(CpuGraph, ValidationNamesTheOp) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[add]"), std::string::npos) << e.what();
   }
+}
+
+// ---- ops for MoE, MLA, GPT and DeltaNet architectures ------------------------------------------
+TEST_P(CpuOps, LayerNormWithWeightAndBias) {
+  std::vector<float> xv, wv, bv;
+  Buf x = random_tensor("x", DType::F32, {29, 4, 1, 1}, rng, &xv);
+  Buf w = random_tensor("w", DType::F32, {29, 1, 1, 1}, rng, &wv);
+  Buf b = random_tensor("b", DType::F32, {29, 1, 1, 1}, rng, &bv);
+  Graph g;
+  OpParams p;
+  p.f[0] = 1e-5f;
+  const int y = g.add(Op::LayerNorm, make_tensor("y", DType::F32, {29, 4, 1, 1}), {g.leaf(x.t), g.leaf(w.t), g.leaf(b.t)}, p);
+  g.set_output(y);
+  run(g);
+  std::vector<double> want(xv.size());
+  for (int r = 0; r < 4; ++r) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < 29; ++i) mean += xv[size_t(r * 29 + i)];
+    mean /= 29;
+    for (int i = 0; i < 29; ++i) var += std::pow(xv[size_t(r * 29 + i)] - mean, 2);
+    const double inv = 1.0 / std::sqrt(var / 29 + 1e-5);
+    for (int i = 0; i < 29; ++i) want[size_t(r * 29 + i)] = (xv[size_t(r * 29 + i)] - mean) * inv * wv[size_t(i)] + bv[size_t(i)];
+  }
+  expect_close(result(g, y), want, 1e-5, "layer_norm");
+}
+
+// Experts [K, N, X] picked per slot by ids, input broadcast over slots; also transposed and
+// per-head (no ids) forms.
+TEST_P(CpuOps, MatMulIdPicksExpertsPerSlot) {
+  const int64_t K = 32, N = 5, X = 4, S = 2, T = 3;
+  for (DType dt : {DType::F32, DType::F16}) {
+    std::vector<float> wv, xv;
+    Buf w = random_tensor("w", dt, {K, N, X, 1}, rng, &wv);
+    Buf x = random_tensor("x", DType::F32, {K, 1, T, 1}, rng, &xv);
+    Buf ids;
+    ids.t = make_tensor("ids", DType::I32, {S, T, 1, 1});
+    ids.bytes.resize(ids.t.nbytes());
+    ids.t.data = ids.bytes.data();
+    const int32_t pick[] = {3, 0, 1, 3, -1, 2};  // token 2, slot 0 is padding (-1)
+    std::memcpy(ids.t.data, pick, sizeof(pick));
+    Graph g;
+    const int y = g.add(Op::MatMulId, make_tensor("y", DType::F32, {N, S, T, 1}), {g.leaf(w.t), g.leaf(x.t), g.leaf(ids.t)});
+    g.set_output(y);
+    run(g);
+    std::vector<double> want(size_t(N * S * T), 0.0);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t s = 0; s < S; ++s) {
+        const int e = pick[t * S + s];
+        if (e < 0) continue;
+        for (int64_t n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k) acc += double(wv[size_t((e * N + n) * K + k)]) * xv[size_t(t * K + k)];
+          want[size_t((t * S + s) * N + n)] = acc;
+        }
+      }
+    expect_close(result(g, y), want, 1e-5, "matmul_id");
+  }
+  // transposed experts [N, K] without ids: slot s uses expert s (per-head weights)
+  std::vector<float> wv, xv;
+  Buf w = random_tensor("w", DType::F32, {N, K, X, 1}, rng, &wv);
+  Buf x = random_tensor("x", DType::F32, {K, X, T, 1}, rng, &xv);
+  Graph g;
+  OpParams p;
+  p.i[0] = 1;
+  const int y = g.add(Op::MatMulId, make_tensor("y", DType::F32, {N, X, T, 1}), {g.leaf(w.t), g.leaf(x.t), -1}, p);
+  g.set_output(y);
+  run(g);
+  std::vector<double> want(size_t(N * X * T));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t e = 0; e < X; ++e)
+      for (int64_t n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += double(wv[size_t((e * K + k) * N + n)]) * xv[size_t((t * X + e) * K + k)];
+        want[size_t((t * X + e) * N + n)] = acc;
+      }
+  expect_close(result(g, y), want, 1e-5, "matmul_id transposed");
+}
+
+TEST_P(CpuOps, TopKGatherAndWeightedSumRouteTokens) {
+  const int64_t E = 6, T = 3, k = 2, N = 7;
+  std::vector<float> pv, av;
+  Buf probs = random_tensor("p", DType::F32, {E, T, 1, 1}, rng, &pv);
+  Buf outs = random_tensor("o", DType::F32, {N, k, T, 1}, rng, &av);
+  Graph g;
+  const int ip = g.leaf(probs.t);
+  OpParams nc;
+  nc.i[0] = -1;
+  const int ids = g.add(Op::TopK, make_tensor("ids", DType::I32, {k, T, 1, 1}), {ip, -1, -1}, nc);
+  OpParams causal;
+  causal.i[0] = 0;  // row t sees entries 0..t
+  const int cids = g.add(Op::TopK, make_tensor("cids", DType::I32, {k, T, 1, 1}), {ip, -1, -1}, causal);
+  const int w = g.add(Op::Gather, make_tensor("w", DType::F32, {k, T, 1, 1}), {ip, ids, -1});
+  const int y = g.add(Op::WeightedSum, make_tensor("y", DType::F32, {N, T, 1, 1}), {g.leaf(outs.t), w, -1});
+  for (int id : {ids, cids, w, y}) g.set_output(id);
+  run(g);
+  const int32_t* got_ids = g.node(ids).out.as<int32_t>();
+  const int32_t* got_c = g.node(cids).out.as<int32_t>();
+  std::vector<double> want_w(size_t(k * T)), want_y(size_t(N * T), 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<int> order(E);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pv[size_t(t * E + a)] > pv[size_t(t * E + b)]; });
+    for (int64_t j = 0; j < k; ++j) {
+      EXPECT_EQ(got_ids[t * k + j], order[size_t(j)]);
+      want_w[size_t(t * k + j)] = pv[size_t(t * E + order[size_t(j)])];
+    }
+    // causal: only the first t + 1 entries compete; the rest of the k slots are -1
+    std::vector<int> pre(size_t(t + 1));
+    std::iota(pre.begin(), pre.end(), 0);
+    std::stable_sort(pre.begin(), pre.end(), [&](int a, int b) { return pv[size_t(t * E + a)] > pv[size_t(t * E + b)]; });
+    for (int64_t j = 0; j < k; ++j) EXPECT_EQ(got_c[t * k + j], j <= t ? pre[size_t(j)] : -1);
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t i = 0; i < N; ++i) want_y[size_t(t * N + i)] += want_w[size_t(t * k + j)] * av[size_t((t * k + j) * N + i)];
+  }
+  expect_close(result(g, w), want_w, 0, "gather");
+  expect_close(result(g, y), want_y, 1e-6, "weighted_sum");
+}
+
+TEST_P(CpuOps, ConcatBroadcastsOneHead) {
+  std::vector<float> av, bv;
+  Buf a = random_tensor("a", DType::F32, {5, 3, 2, 1}, rng, &av);
+  Buf b = random_tensor("b", DType::F32, {4, 1, 2, 1}, rng, &bv);
+  Graph g;
+  const int y = g.add(Op::Concat, make_tensor("y", DType::F32, {9, 3, 2, 1}), {g.leaf(a.t), g.leaf(b.t), -1});
+  g.set_output(y);
+  run(g);
+  std::vector<double> want;
+  for (int t = 0; t < 2; ++t)
+    for (int h = 0; h < 3; ++h) {
+      for (int i = 0; i < 5; ++i) want.push_back(av[size_t((t * 3 + h) * 5 + i)]);
+      for (int i = 0; i < 4; ++i) want.push_back(bv[size_t(t * 4 + i)]);
+    }
+  expect_close(result(g, y), want, 0, "concat");
+}
+
+TEST_P(CpuOps, SigmoidSoftplusRelu) {
+  std::vector<float> av;
+  Buf a = random_tensor("a", DType::F32, {17, 3, 1, 1}, rng, &av);
+  av[0] = 30.0f;  // softplus of a large input must not overflow
+  std::memcpy(a.t.data, av.data(), av.size() * 4);
+  Graph g;
+  const int ia = g.leaf(a.t);
+  const int sg = g.add(Op::Sigmoid, make_tensor("s", DType::F32, {17, 3, 1, 1}), {ia, -1, -1});
+  const int sp = g.add(Op::Softplus, make_tensor("p", DType::F32, {17, 3, 1, 1}), {ia, -1, -1});
+  const int re = g.add(Op::Relu, make_tensor("r", DType::F32, {17, 3, 1, 1}), {ia, -1, -1});
+  for (int id : {sg, sp, re}) g.set_output(id);
+  run(g);
+  std::vector<double> ws, wp, wr;
+  for (float x : av) {
+    ws.push_back(1.0 / (1.0 + std::exp(-double(x))));
+    wp.push_back(std::log1p(std::exp(double(x))));
+    wr.push_back(x > 0 ? x : 0);
+  }
+  expect_close(result(g, sg), ws, 1e-6, "sigmoid");
+  expect_close(result(g, sp), wp, 1e-6, "softplus");
+  expect_close(result(g, re), wr, 0, "relu");
+}
+
+// Two batches through the convolution equal one batch: the state carries the tail.
+TEST_P(CpuOps, ShortConvCarriesItsState) {
+  const int64_t C = 6, W = 4, T = 5;
+  std::vector<float> xv, wv;
+  Buf x = random_tensor("x", DType::F32, {C, T, 1, 1}, rng, &xv);
+  Buf w = random_tensor("w", DType::F32, {W, C, 1, 1}, rng, &wv);
+  Buf st = random_tensor("st", DType::F32, {C, W - 1, 1, 1}, rng);
+  std::memset(st.t.data, 0, st.t.nbytes());
+  Graph g;
+  const int y = g.add(Op::ShortConv, make_tensor("y", DType::F32, {C, T, 1, 1}), {g.leaf(x.t), g.leaf(w.t), g.leaf(st.t)});
+  g.set_output(y);
+  run(g);
+  std::vector<double> want(size_t(C * T));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < T; ++t) {
+      double acc = 0;
+      for (int64_t j = 0; j < W; ++j) {
+        const int64_t src_t = t - (W - 1) + j;
+        if (src_t >= 0) acc += double(wv[size_t(c * W + j)]) * xv[size_t(src_t * C + c)];
+      }
+      want[size_t(t * C + c)] = acc;
+    }
+  expect_close(result(g, y), want, 1e-5, "short_conv");
+  const float* s = st.t.as<float>();
+  for (int64_t j = 0; j < W - 1; ++j)
+    for (int64_t c = 0; c < C; ++c) EXPECT_EQ(s[j * C + c], xv[size_t((T - (W - 1) + j) * C + c)]);
+}
+
+// The gated delta rule against a double-precision transcription of Qwen3-Next's recurrence.
+TEST_P(CpuOps, DeltaNetMatchesTheRecurrence) {
+  const int64_t Hk = 1, Dk = 4, Hv = 2, Dv = 3, T = 4;
+  std::vector<float> xv, gv;
+  Buf x = random_tensor("x", DType::F32, {2 * Hk * Dk + Hv * Dv, T, 1, 1}, rng, &xv);
+  Buf gates = random_tensor("g", DType::F32, {2, Hv, T, 1}, rng, &gv);
+  for (size_t i = 0; i < gv.size(); i += 2) {
+    gv[i] = -std::fabs(gv[i]);                                // log decay ≤ 0
+    gv[i + 1] = float(1.0 / (1.0 + std::exp(-gv[i + 1])));  // beta in (0, 1)
+  }
+  std::memcpy(gates.t.data, gv.data(), gv.size() * 4);
+  Buf st = random_tensor("st", DType::F32, {Dk, Dv, Hv, 1}, rng);
+  std::vector<double> S(size_t(Dk * Dv * Hv));
+  for (size_t i = 0; i < S.size(); ++i) S[i] = st.t.as<float>()[i];
+  Graph g;
+  OpParams p;
+  p.i = {Hk, Dk, Hv, Dv};
+  const int y = g.add(Op::DeltaNet, make_tensor("y", DType::F32, {Dv, Hv, T, 1}), {g.leaf(x.t), g.leaf(gates.t), g.leaf(st.t)}, p);
+  g.set_output(y);
+  run(g);
+  std::vector<double> want(size_t(Dv * Hv * T));
+  const int64_t W = 2 * Hk * Dk + Hv * Dv;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < Hv; ++h) {
+      std::vector<double> q(static_cast<size_t>(Dk)), k(static_cast<size_t>(Dk));
+      double nq = 0, nk = 0;
+      for (int64_t i = 0; i < Dk; ++i) {
+        q[size_t(i)] = xv[size_t(t * W + i)];
+        k[size_t(i)] = xv[size_t(t * W + Dk + i)];
+        nq += q[size_t(i)] * q[size_t(i)];
+        nk += k[size_t(i)] * k[size_t(i)];
+      }
+      for (int64_t i = 0; i < Dk; ++i) {
+        q[size_t(i)] /= std::sqrt(nq + 1e-6) * std::sqrt(double(Dk));
+        k[size_t(i)] /= std::sqrt(nk + 1e-6);
+      }
+      double* Sh = S.data() + h * Dk * Dv;
+      const double decay = std::exp(double(gv[size_t((t * Hv + h) * 2)])), beta = gv[size_t((t * Hv + h) * 2 + 1)];
+      for (int64_t i = 0; i < Dk * Dv; ++i) Sh[i] *= decay;
+      for (int64_t j = 0; j < Dv; ++j) {
+        double kv = 0;
+        for (int64_t i = 0; i < Dk; ++i) kv += Sh[i + Dk * j] * k[size_t(i)];
+        const double delta = beta * (xv[size_t(t * W + 2 * Dk + h * Dv + j)] - kv);
+        for (int64_t i = 0; i < Dk; ++i) Sh[i + Dk * j] += k[size_t(i)] * delta;
+      }
+      for (int64_t j = 0; j < Dv; ++j) {
+        double o = 0;
+        for (int64_t i = 0; i < Dk; ++i) o += Sh[i + Dk * j] * q[size_t(i)];
+        want[size_t((t * Hv + h) * Dv + j)] = o;
+      }
+    }
+  expect_close(result(g, y), want, 1e-5, "delta_net");
+  for (size_t i = 0; i < S.size(); ++i) ASSERT_NEAR(st.t.as<float>()[i], S[i], 1e-5 * (1 + std::fabs(S[i]))) << "state " << i;
+}
+
+// Sliding window, MLA (values = the first Dv columns of each key row) and sparse key lists against
+// a double reference over the same keys.
+TEST_P(CpuOps, AttentionWindowSharedValuesAndSparseKeys) {
+  const int64_t Dk = 8, Dv = 5, H = 2, T = 3, C = 10, past = 4;
+  std::vector<float> qv, kv;
+  Buf q = random_tensor("q", DType::F32, {Dk, H, T, 1}, rng, &qv);
+  Buf k = random_tensor("k", DType::F32, {Dk, 1, C, 1}, rng, &kv);
+  Buf sel;
+  sel.t = make_tensor("sel", DType::I32, {3, T, 1, 1});
+  sel.bytes.resize(sel.t.nbytes());
+  sel.t.data = sel.bytes.data();
+  const int32_t picks[] = {0, 3, -1, 4, 5, 1, 6, 2, 9};  // 9 is after query 2's position 6: skipped
+  std::memcpy(sel.t.data, picks, sizeof(picks));
+  auto reference = [&](auto keys_of) {
+    std::vector<double> want(size_t(Dv * H * T));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h) {
+        const std::vector<int64_t> keys = keys_of(t);
+        std::vector<double> s;
+        double mx = -1e300;
+        for (int64_t j : keys) {
+          double d = 0;
+          for (int64_t i = 0; i < Dk; ++i) d += double(qv[size_t((t * H + h) * Dk + i)]) * kv[size_t(j * Dk + i)];
+          s.push_back(d * 0.5);
+          mx = std::max(mx, d * 0.5);
+        }
+        double sum = 0;
+        for (double& e : s) sum += (e = std::exp(e - mx));
+        for (int64_t i = 0; i < Dv; ++i) {
+          double acc = 0;
+          for (size_t n = 0; n < keys.size(); ++n) acc += s[n] * kv[size_t(keys[n] * Dk + i)];
+          want[size_t((t * H + h) * Dv + i)] = acc / sum;
+        }
+      }
+    return want;
+  };
+  Graph g;
+  const int iq = g.leaf(q.t), ik = g.leaf(k.t), is = g.leaf(sel.t);
+  OpParams win;
+  win.i[0] = past;
+  win.i[1] = 3;  // the last 3 positions
+  win.f[0] = 0.5f;
+  const int yw = g.add(Op::Attention, make_tensor("yw", DType::F32, {Dv, H, T, 1}), {iq, ik, -1}, win);
+  OpParams sp;
+  sp.i[0] = past;
+  sp.f[0] = 0.5f;
+  const int ys = g.add(Op::Attention, make_tensor("ys", DType::F32, {Dv, H, T, 1}), {iq, ik, is}, sp);
+  g.set_output(yw);
+  g.set_output(ys);
+  run(g);
+  expect_close(result(g, yw), reference([&](int64_t t) {
+                 std::vector<int64_t> keys;
+                 for (int64_t j = past + t - 2; j <= past + t; ++j) keys.push_back(j);
+                 return keys;
+               }), 1e-5, "windowed");
+  expect_close(result(g, ys), reference([&](int64_t t) {
+                 std::vector<int64_t> keys;
+                 for (int n = 0; n < 3; ++n)
+                   if (picks[t * 3 + n] >= 0 && picks[t * 3 + n] <= past + t) keys.push_back(picks[t * 3 + n]);
+                 return keys;
+               }), 1e-5, "sparse");
+}
+
+TEST(CpuGraph, NewOpsValidateTheirOperands) {
+  Graph g;
+  const int w = g.leaf(make_tensor("w", DType::F32, {8, 4, 3, 1}));
+  const int x = g.leaf(make_tensor("x", DType::F32, {6, 1, 2, 1}));
+  auto message = [&](auto fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message([&] { g.add(Op::MatMulId, make_tensor("y", DType::F32, {4, 3, 2, 1}), {w, x, -1}); })
+                .find("[matmul_id] 'y': input [6, 1, 2] does not fit experts [8, 4, 3]"),
+            std::string::npos);
+  const int p = g.leaf(make_tensor("p", DType::F32, {5, 2, 1, 1}));
+  EXPECT_NE(message([&] { g.add(Op::TopK, make_tensor("k", DType::I32, {6, 2, 1, 1}), {p, -1, -1}); }).find("[top_k] 'k'"),
+            std::string::npos);
+  EXPECT_NE(message([&] { g.add(Op::Concat, make_tensor("c", DType::F32, {9, 2, 1, 1}), {p, x, -1}); }).find("[concat] 'c'"),
+            std::string::npos);
+  OpParams dp;
+  dp.i = {1, 4, 3, 3};  // 3 value heads are not a multiple of... 1 key head is, but the widths are wrong
+  EXPECT_NE(message([&] { g.add(Op::DeltaNet, make_tensor("d", DType::F32, {3, 3, 2, 1}), {x, x, x}, dp); })
+                .find("[delta_net] 'd'"),
+            std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, CpuOps, ::testing::Values(1, 2, 3, 4),

@@ -30,6 +30,17 @@ KernelFn kernel_for(Op op) {
     case Op::KvStore: return kernel_kv_store;
     case Op::Attention: return kernel_attention;
     case Op::Convert: return kernel_convert;
+    case Op::LayerNorm: return kernel_layer_norm;
+    case Op::MatMulId: return kernel_matmul_id;
+    case Op::TopK: return kernel_top_k;
+    case Op::Gather: return kernel_gather;
+    case Op::WeightedSum: return kernel_weighted_sum;
+    case Op::Concat: return kernel_concat;
+    case Op::Sigmoid: return kernel_sigmoid;
+    case Op::Softplus: return kernel_softplus;
+    case Op::Relu: return kernel_relu;
+    case Op::ShortConv: return kernel_short_conv;
+    case Op::DeltaNet: return kernel_delta_net;
     default: return nullptr;
   }
 }
@@ -62,6 +73,10 @@ bool cpu_supports(const Graph& g, const Node& n, std::string* why) {
     case Op::Attention:
       if (!has_codec(dtype_of(1), false))
         return no(fmt::format("cannot read a {} cache", dtype_name(dtype_of(1))));
+      break;
+    case Op::MatMulId:
+      if (!has_codec(dtype_of(0), false))
+        return no(fmt::format("cannot dequantize {} experts", dtype_name(dtype_of(0))));
       break;
     case Op::Convert:
       if (!has_codec(dtype_of(0), false) || !has_codec(n.out.dtype, true))

@@ -51,5 +51,16 @@ void kernel_rope(const KernelCtx&, const Graph&, const Node&);
 void kernel_kv_store(const KernelCtx&, const Graph&, const Node&);
 void kernel_attention(const KernelCtx&, const Graph&, const Node&);
 void kernel_convert(const KernelCtx&, const Graph&, const Node&);
+void kernel_layer_norm(const KernelCtx&, const Graph&, const Node&);
+void kernel_matmul_id(const KernelCtx&, const Graph&, const Node&);
+void kernel_top_k(const KernelCtx&, const Graph&, const Node&);
+void kernel_gather(const KernelCtx&, const Graph&, const Node&);
+void kernel_weighted_sum(const KernelCtx&, const Graph&, const Node&);
+void kernel_concat(const KernelCtx&, const Graph&, const Node&);
+void kernel_sigmoid(const KernelCtx&, const Graph&, const Node&);
+void kernel_softplus(const KernelCtx&, const Graph&, const Node&);
+void kernel_relu(const KernelCtx&, const Graph&, const Node&);
+void kernel_short_conv(const KernelCtx&, const Graph&, const Node&);
+void kernel_delta_net(const KernelCtx&, const Graph&, const Node&);
 
 }  // namespace db::cpu

@@ -1,5 +1,6 @@
 // KV-cache store and fused causal attention (flash-style: one pass over the cache per query with
 // an online softmax, so no [T, C] score matrix is ever materialized).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -38,18 +39,27 @@ inline void load_row(DType t, const char* src, float* dst, int64_t n) {
 
 }  // namespace
 
-// out[:, h, t] = softmax(scale · q·K[0..past+t]) · V, for query head h reading kv head h / group.
+// out[:, h, t] = softmax(scale · q·K[keys]) · V[keys], for query head h reading kv head h / group.
+// keys: 0 .. past + t (causal), limited to the last `window` when params.i[1] > 0, or the listed
+// indices (sparse). Without a separate v (MLA), values are the first Dv columns of each key row.
 void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
-  const Tensor& q = g.node(n.src[0]).out;  // [D, H, T]
-  const Tensor& k = g.node(n.src[1]).out;  // [D, Hkv, C]
-  const Tensor& v = g.node(n.src[2]).out;
-  const int64_t D = q.ne[0], H = q.ne[1], T = q.ne[2], Hkv = k.ne[1];
-  const int64_t past = n.params.i[0], group = H / Hkv;
+  const Tensor& q = g.node(n.src[0]).out;  // [Dk, H, T]
+  const Tensor& k = g.node(n.src[1]).out;  // [Dk, Hkv, C]
+  const Tensor* sel = nullptr;             // i32 [n_sel, T] (sparse)
+  const Tensor* vp = &k;
+  if (n.src[2] >= 0) {
+    const Tensor& s2 = g.node(n.src[2]).out;
+    if (s2.dtype == DType::I32) sel = &s2;
+    else vp = &s2;
+  }
+  const Tensor& v = *vp;
+  const int64_t D = q.ne[0], H = q.ne[1], T = q.ne[2], Hkv = k.ne[1], Dv = n.out.ne[0];
+  const int64_t past = n.params.i[0], window = n.params.i[1], group = H / Hkv;
   const float scale = n.params.f[0];
   const bool round_q = k.dtype == DType::F16;  // as llama.cpp: q meets f16 keys in f16
 
-  const auto d = static_cast<size_t>(D);
-  std::vector<float> qv(d), kv(d), vv(d), acc(d);
+  std::vector<float> qv(static_cast<size_t>(D)), kv(static_cast<size_t>(D)), vv(static_cast<size_t>(std::max(D, Dv))),
+      acc(static_cast<size_t>(Dv));
   int64_t r0, r1;
   split_rows(H * T, ctx.ith, ctx.nth, r0, r1);
   for (int64_t r = r0; r < r1; ++r) {
@@ -58,7 +68,12 @@ void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
     for (int64_t i = 0; i < D; ++i) qv[size_t(i)] = round_q ? fp16_to_fp32(fp32_to_fp16(qr[i])) : qr[i];
     float m = -INFINITY, sum = 0.0f;
     std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int64_t j = 0; j <= past + t; ++j) {
+    const int64_t last = past + t, first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
+    const int64_t n_keys = sel ? sel->ne[0] : last - first + 1;
+    const int32_t* ids = sel ? reinterpret_cast<const int32_t*>(sel->row(t)) : nullptr;
+    for (int64_t jj = 0; jj < n_keys; ++jj) {
+      const int64_t j = ids ? ids[jj] : first + jj;
+      if (j < first || j > last) continue;  // padding or a key outside the causal window
       load_row(k.dtype, k.row(hk, j), kv.data(), D);
       float s = 0.0f;
       for (int64_t i = 0; i < D; ++i) s += qv[size_t(i)] * kv[size_t(i)];
@@ -67,13 +82,14 @@ void kernel_attention(const KernelCtx& ctx, const Graph& g, const Node& n) {
       const float m_new = std::max(m, s);
       const float correction = std::exp(m - m_new);
       const float p = std::exp(s - m_new);
-      load_row(v.dtype, v.row(hk, j), vv.data(), D);
-      for (int64_t i = 0; i < D; ++i) acc[size_t(i)] = acc[size_t(i)] * correction + p * vv[size_t(i)];
+      if (vp == &k) std::copy(kv.begin(), kv.begin() + Dv, vv.begin());
+      else load_row(v.dtype, v.row(hk, j), vv.data(), Dv);
+      for (int64_t i = 0; i < Dv; ++i) acc[size_t(i)] = acc[size_t(i)] * correction + p * vv[size_t(i)];
       sum = sum * correction + p;
       m = m_new;
     }
-    float* out = reinterpret_cast<float*>(n.out.data) + (t * H + h) * D;
-    for (int64_t i = 0; i < D; ++i) out[i] = acc[size_t(i)] / sum;
+    float* out = reinterpret_cast<float*>(n.out.row(h, t));
+    for (int64_t i = 0; i < Dv; ++i) out[i] = sum > 0.0f ? acc[size_t(i)] / sum : 0.0f;
   }
 }
 

@@ -98,3 +98,26 @@ void kernel_convert(const KernelCtx& ctx, const Graph& g, const Node& n) {
 }
 
 }  // namespace db::cpu
+
+namespace db::cpu {
+
+void kernel_sigmoid(const KernelCtx& ctx, const Graph& g, const Node& n) {
+  unary_rows(ctx, g, n, [](float* y, const float* a, int64_t k) {
+    for (int64_t i = 0; i < k; ++i) y[i] = 1.0f / (1.0f + std::exp(-a[i]));
+  });
+}
+
+// log(1 + e^x), written so that large x does not overflow.
+void kernel_softplus(const KernelCtx& ctx, const Graph& g, const Node& n) {
+  unary_rows(ctx, g, n, [](float* y, const float* a, int64_t k) {
+    for (int64_t i = 0; i < k; ++i) y[i] = a[i] > 20.0f ? a[i] : std::log1p(std::exp(a[i]));
+  });
+}
+
+void kernel_relu(const KernelCtx& ctx, const Graph& g, const Node& n) {
+  unary_rows(ctx, g, n, [](float* y, const float* a, int64_t k) {
+    for (int64_t i = 0; i < k; ++i) y[i] = a[i] > 0.0f ? a[i] : 0.0f;
+  });
+}
+
+}  // namespace db::cpu
