@@ -53,7 +53,8 @@ PlanModel plan_model(const std::string& id, const ModelConfig& src) {
     const double o = H * a.v_head_dim * E;
     // MQA stand-in (one KV head) with the same projection parameters: 2·E·D·(H + 1) = q + kv + o.
     c.n_head_kv = 1;
-    c.head_dim = even((q + kv + o) / (2 * E * (H + 1)));
+    // A multiple of 32 so that block-quantized stand-in weights (int4 as q4_0) tile any head split.
+    c.head_dim = std::max(32, int(std::lround((q + kv + o) / (2 * E * (H + 1)) / 32)) * 32);
     c.n_rot = c.head_dim;
     m.mla_latent = a.kv_lora_rank;
     m.mla_rope = a.qk_rope_head_dim;

@@ -71,7 +71,15 @@ Layout layout_of(const perf::Point& p, int devices, std::string& assumed) {
   l.pp = p.pp.value_or(1);
   l.ep = p.ep.value_or(1);
   l.dp = p.dp.value_or(1);
-  if (l.tp * l.pp * l.dp > devices && l.dp > 1) l.attention_dp = true;  // SGLang DP attention inside TP
+  if (l.tp * l.pp * l.dp > devices && l.dp > 1) {
+    // SGLang --enable-dp-attention: attention DP inside the TP ranks; its MoE layers then run
+    // expert-parallel over the same ranks (DeepEP), measured-performance.md "Parallel layout".
+    l.attention_dp = true;
+    if (!p.ep) {
+      l.ep = l.tp;
+      assumed += fmt::format("EP{} over the TP ranks (DP attention + DeepEP); ", l.tp);
+    }
+  }
   return l;
 }
 
