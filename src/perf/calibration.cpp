@@ -103,7 +103,10 @@ Calibration parse_calibration(std::string_view text, const std::string& origin) 
     cal.networks.push_back(std::move(n));
   });
   each_table(root, "framework", origin, [&](const std::string& id, const toml::table& t, const std::string& where) {
-    cal.frameworks.push_back({id, words(t, where), sourced(t, "decode_step_ms", where), sourced(t, "prefill_ms", where)});
+    FrameworkClass f{id, words(t, where), sourced(t, "decode_step_ms", where), sourced(t, "prefill_ms", where),
+                     sourced(t, "prefill_efficiency", where, /*required=*/false)};
+    DB_CHECK(f.prefill_efficiency.value <= 1, "[calibration] {}: prefill_efficiency must lie in (0, 1]", where);
+    cal.frameworks.push_back(std::move(f));
   });
   auto has = [](const auto& v, std::string_view id) {
     return std::any_of(v.begin(), v.end(), [&](const auto& x) { return x.id == id; });
@@ -146,9 +149,17 @@ const NetworkClass& Calibration::network_for(const DeviceProfile& p) const {
 }
 
 const FrameworkClass& Calibration::framework_in(std::string_view text) const {
+  // The most specific mention wins: "ascend_npu_best_practice" names SGLang on Ascend, not just SGLang.
+  const FrameworkClass* best = nullptr;
+  size_t longest = 0;
+  const std::string t = lower(text);
   for (const FrameworkClass& f : frameworks)
-    if (!f.match.empty() && mentions(text, f.match)) return f;
-  return framework("default");
+    for (const auto& w : f.match)
+      if (w.size() > longest && t.find(lower(w)) != std::string::npos) {
+        longest = w.size();
+        best = &f;
+      }
+  return best ? *best : framework("default");
 }
 
 const FrameworkClass& Calibration::framework(std::string_view id) const {

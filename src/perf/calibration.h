@@ -46,6 +46,7 @@ struct FrameworkClass {
   std::vector<std::string> match;
   Sourced decode_step_ms;
   Sourced prefill_ms;
+  Sourced prefill_efficiency;  // share of the cost model's prefill speed the engine reaches (absent: 1)
 };
 
 struct Calibration {

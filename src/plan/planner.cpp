@@ -317,14 +317,15 @@ Estimate Planner::estimate(const Request& r, const Layout& l, int batch_limit) {
   };
   // Prefill: chunks of up to kChunk tokens; per-request time at full prefill throughput.
   const int prefill_seqs = int(std::max<int64_t>(1, kChunk / w.input_len));
-  const double prefill_batch_s = forward(m, r.precision, l, prefill_seqs, w.input_len, 0) + fw_prefill;
+  const double prefill_eff = framework_->prefill_efficiency.value > 0 ? framework_->prefill_efficiency.value : 1.0;
+  const double prefill_batch_s = forward(m, r.precision, l, prefill_seqs, w.input_len, 0) / prefill_eff + fw_prefill;
   const double prefill_per_request = prefill_batch_s / prefill_seqs;
   const double step = decode_step(b);
 
   if (w.batch > 0) {  // static batch: prefill all, then decode all
-    const double prefill = forward(m, r.precision, l, b, w.input_len, 0) + fw_prefill;
+    const double prefill = forward(m, r.precision, l, b, w.input_len, 0) / prefill_eff + fw_prefill;
     const double decode = std::ceil((w.output_len - 1) / a) * step;
-    e.ttft_s = prefill + step;
+    e.ttft_s = prefill;  // the first token comes out of the prefill pass
     e.tpot_s = step / a;
     e.output_tok_s = replicas * double(b) * w.output_len / (prefill + step + decode);
     e.prefill_tok_s_per_device = double(b) * w.input_len / prefill / per_replica;
