@@ -116,7 +116,10 @@ LayerCost Planner::cost_graph(const PlanModel& m, const Precision& p, int tp, in
       const bool ffn = n.out.name.find(".ffn_") != std::string::npos;
       if (ffn && ffn_width == 0) continue;
       lc.dense += e.seconds * scale;
-      if (ffn) lc.ffn += e.seconds * scale;
+      if (ffn) {
+        lc.ffn += e.seconds * scale;
+        lc.ffn_overhead += e.overhead_s * scale;
+      }
     }
   }
   // Attention core: one sequence of new_per_seq tokens after `past`, run for `seqs` sequences in
@@ -180,12 +183,10 @@ double Planner::moe_ffn(const PlanModel& m, const Precision& p, const Layout& l,
   const double touched = local_experts * (1 - std::pow(1 - 1.0 / m.n_expert, picks));
   const double per_expert = std::max(1.0, picks / m.n_expert);
   const int64_t t = int64_t(std::ceil(per_expert));
-  // Engines run all local experts as one grouped GEMM: the work adds up, the launch is paid once
-  // per FFN op (4 ops: gate, up, activation, down).
-  const double one = layer(m, p, 1, std::max(1, m.expert_ff / split), t, 0, 0, 0).ffn;
-  const double launch = 3 * cost_.profile().number("calibration.matmul_overhead_us").value_or(0) * 1e-6 +
-                        cost_.profile().number("calibration.op_overhead_us").value_or(0) * 1e-6;
-  double s = std::max(0.0, one - launch) * std::max(1.0, touched) + launch;
+  // Engines run all local experts as one grouped GEMM: the work adds up, the fixed per-op cost is
+  // paid once.
+  const LayerCost one = layer(m, p, 1, std::max(1, m.expert_ff / split), t, 0, 0, 0);
+  double s = (one.ffn - one.ffn_overhead) * std::max(1.0, touched) + one.ffn_overhead;
   if (m.shared_ff > 0) s += layer(m, p, 1, std::max(1, m.shared_ff / l.tp), tokens, 0, 0, 0).ffn;
   if (ep > 1) {
     // Dispatch and combine: each token's hidden state to and from its experts.

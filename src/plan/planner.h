@@ -105,6 +105,7 @@ struct LayerCost {
   double dense = 0;      // projections, norms, FFN: scale with tokens
   double attention = 0;  // attention core + KV store for the given sequences
   double ffn = 0;        // the FFN part of `dense`
+  double ffn_overhead = 0;  // fixed per-op costs inside `ffn` (paid once by a grouped expert GEMM)
 };
 
 class Planner {
