@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "drawbridge/error.h"
 #include "drawbridge/gguf.h"
+#include "drawbridge/builder.h"
 #include "drawbridge/model.h"
 
 namespace db::cli {
@@ -14,6 +15,8 @@ namespace {
 
 struct InfoArgs {
   std::string path;
+  std::string model;  // a model profile id or .toml path (instead of a GGUF file)
+  bool list_models = false;
   int64_t ctx = 0;  // 0: the model's training context
   bool all_metadata = false;
 };
@@ -125,8 +128,97 @@ void print_summary(const gguf::File& f, int64_t ctx) {
   fmt::print("  total memory    {}\n", human_bytes(weight_bytes + kv_bytes));
 }
 
+// Weight bytes when every matrix is stored as `dtype` and vectors (norms, biases) as f32.
+// Weight bytes when every matrix has `bits_per_weight` and vectors (norms, biases) are f32: the
+// hardware formats of the measurements (fp8, int8, int4) have no block structure to round to.
+uint64_t weight_bytes_as(const ModelConfig& c, double bits_per_weight) {
+  double total = 0;
+  for (const TensorSpec& s : tensor_specs(c)) {
+    if (s.optional) continue;
+    const double n = double(s.ne[0]) * double(s.ne[1]) * double(s.ne[2]) * double(s.ne[3]);
+    total += s.is_matrix ? n * bits_per_weight / 8.0 : n * 4.0;
+  }
+  return uint64_t(total);
+}
+
+std::string features(const ModelConfig& c) {
+  std::vector<std::string> f;
+  f.push_back(c.norm_type == NormType::Layer ? "LayerNorm" : "RMSNorm");
+  f.push_back(c.ffn_type == FfnType::Gelu ? "GELU MLP" : "SwiGLU");
+  f.push_back(c.pos_embd == PosEmbd::Learned ? "learned positions" : fmt::format("RoPE ({} dims, base {})", c.n_rot, c.rope_freq_base));
+  if (c.parallel_block) f.push_back("parallel attention + MLP");
+  if (c.has_qkv_bias) f.push_back("QKV bias");
+  if (c.qk_norm) f.push_back("QK-norm");
+  if (c.attn_output_gate) f.push_back("gated attention output");
+  f.push_back(c.tied_output ? "tied classifier" : "separate classifier");
+  return fmt::format("{}", fmt::join(f, ", "));
+}
+
+void print_model_profile(const InfoArgs& a) {
+  const ModelProfile p = load_model_profile_full(a.model);
+  const ModelConfig& c = p.config;
+  auto meta = Model::meta(c, DType::BF16);
+  const int64_t n_ctx = a.ctx > 0 ? a.ctx : c.n_ctx_train;
+  fmt::print("{} ({}): {}\n", p.id, p.name, p.origin);
+  fmt::print("  source          {}\n", p.source);
+  if (!p.note.empty()) fmt::print("  note            {}\n", p.note);
+  fmt::print("\nmodel:\n");
+  fmt::print("  architecture    {}\n", arch_name(c.arch));
+  fmt::print("  layers          {}\n", c.n_layer);
+  fmt::print("  embedding       {}\n", c.n_embd);
+  fmt::print("  feed-forward    {}{}\n", c.n_ff, c.moe.enabled() && c.moe.n_layer_dense_lead == 0 ? " (unused: every layer is MoE)" : "");
+  if (c.mla.enabled())
+    fmt::print("  attention       MLA, {} heads: q_lora {}, kv_lora {}, qk {} + {} rope, v {}\n", c.n_head,
+               c.mla.q_lora_rank, c.mla.kv_lora_rank, c.mla.qk_nope_head_dim, c.mla.qk_rope_head_dim, c.mla.v_head_dim);
+  else
+    fmt::print("  heads           {} (kv {}, head dim {})\n", c.n_head, c.n_head_kv, c.head_dim);
+  fmt::print("  blocks          {}\n", features(c));
+  if (c.moe.enabled())
+    fmt::print("  experts         {} routed (top-{}) of {} wide, {} shared ({} wide); {} leading dense layers, MoE every {} layer(s)\n",
+               c.moe.n_expert, c.moe.n_expert_used, c.moe.n_ff_expert, c.moe.n_expert_shared, c.moe.n_ff_shared,
+               c.moe.n_layer_dense_lead, c.moe.layer_step);
+  if (c.swa.enabled()) fmt::print("  sliding window  {} (full attention every {} layers)\n", c.swa.window, c.swa.full_every);
+  if (c.linear_attn.enabled())
+    fmt::print("  linear attn     gated DeltaNet, full attention every {} layers; {} key heads x {}, {} value heads x {}, conv {}\n",
+               c.linear_attn.full_attn_interval, c.linear_attn.n_head_k, c.linear_attn.head_dim_k, c.linear_attn.n_head_v,
+               c.linear_attn.head_dim_v, c.linear_attn.conv_kernel);
+  if (c.sparse_attn.enabled())
+    fmt::print("  sparse attn     indexer {} heads x {}, top {} keys per query\n", c.sparse_attn.index_n_heads,
+               c.sparse_attn.index_head_dim, c.sparse_attn.top_k);
+  fmt::print("  vocab           {}\n", c.n_vocab);
+  fmt::print("  context         {} (training)\n", c.n_ctx_train);
+  fmt::print("\nsize:\n");
+  auto public_str = [](double v) { return v > 0 ? fmt::format("{:.1f} B published", v / 1e9) : std::string("not published"); };
+  fmt::print("  parameters      {} ({}; {})\n", human_count(meta->n_params()), meta->n_params(), public_str(p.public_params_total));
+  fmt::print("  active / token  {} ({}; {})\n", human_count(meta->n_params_active()), meta->n_params_active(),
+             public_str(p.public_params_active > 0 ? p.public_params_active : (c.moe.enabled() ? 0 : p.public_params_total)));
+  for (const auto& [name, bits] : {std::pair{"f32", 32.0}, std::pair{"bf16/f16", 16.0}, std::pair{"fp8/int8", 8.0},
+                                    std::pair{"q8_0", 8.5}, std::pair{"int4", 4.0}, std::pair{"q4_0", 4.5}})
+    fmt::print("  weights {:<9} {}\n", name, human_bytes(weight_bytes_as(c, bits)));
+  fmt::print("  KV / token      {} (f16), {} (q8_0)\n", human_bytes(c.kv_bytes_per_token(DType::F16)),
+             human_bytes(c.kv_bytes_per_token(DType::Q8_0)));
+  if (c.linear_attn.enabled())
+    fmt::print("  state / seq     {} (f32 DeltaNet states, independent of context)\n", human_bytes(c.state_bytes_per_sequence()));
+  fmt::print("  KV cache        {} at {} tokens (f16)\n", human_bytes(KvCache::bytes_needed(c, int(n_ctx), DType::F16)), n_ctx);
+  if (!p.params_source.empty()) fmt::print("  published from  {}\n", p.params_source);
+  if (!p.field_notes.empty()) {
+    fmt::print("\nnotes:\n");
+    for (const auto& [field, note] : p.field_notes) fmt::print("  {:<15} {}\n", field, note);
+  }
+}
+
 void run_info(const InfoArgs& a) {
-  DB_CHECK(!a.path.empty(), "[info] a model file is required: drawbridge info MODEL.gguf");
+  if (a.list_models) {
+    for (const auto& id : model_profile_ids()) fmt::print("{}\n", id);
+    return;
+  }
+  if (!a.model.empty()) {
+    DB_CHECK(a.path.empty(), "[info] give a GGUF file or --model, not both");
+    DB_CHECK(a.ctx >= 0 && a.ctx <= (1 << 24), "[info] --ctx must be in 0..16777216 (got {})", a.ctx);
+    print_model_profile(a);
+    return;
+  }
+  DB_CHECK(!a.path.empty(), "[info] a model file is required: drawbridge info MODEL.gguf (or --model ID)");
   DB_CHECK(a.ctx >= 0, "[info] --ctx must be positive (got {})", a.ctx);
   const auto file = gguf::File::open(a.path);
   fmt::print("{}: GGUF v{}, {}, {} tensors, {} metadata keys, alignment {}\n", a.path, file->version(),
@@ -141,8 +233,10 @@ void run_info(const InfoArgs& a) {
 
 void register_info(CLI::App& app) {
   auto args = std::make_shared<InfoArgs>();
-  auto* cmd = app.add_subcommand("info", "Show a GGUF file's metadata, tensors and memory needs");
+  auto* cmd = app.add_subcommand("info", "Show a GGUF file's or a model profile's architecture, tensors and memory needs");
   cmd->add_option("model", args->path, "GGUF file");
+  cmd->add_option("--model", args->model, "A model profile id (data/models/<id>.toml) or .toml path: its architecture, sizes and KV bytes");
+  cmd->add_flag("--list-models", args->list_models, "List the model profile ids");
   cmd->add_option("--ctx", args->ctx, "Context length for the KV-cache estimate (default: training context)");
   cmd->add_flag("--all-metadata", args->all_metadata, "Print arrays in full");
   cmd->callback([args] { run_info(*args); });

@@ -104,3 +104,30 @@ TEST(CliSynthInfo, BadSynthFlagsFailWithOneLine) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliInfoModel, PrintsAProfilesSizesAndKvBytes) {
+  const Result info = run_cli("info --model llama-2-70b --ctx 4096");
+  ASSERT_EQ(info.status, 0) << info.out;
+  // 80 layers x (K + V) x 8 heads x 128 x 2 bytes = 320 KiB per token; x 4096 = 1.25 GiB
+  for (const char* part : {"llama-2-70b (Llama 2 70B)", "architecture    llama", "heads           64 (kv 8, head dim 128)",
+                           "parameters      68.98 B (68976648192; 70.0 B published)", "KV / token      320.00 KiB (f16)",
+                           "KV cache        1.25 GiB at 4096 tokens (f16)", "huggingface.co/meta-llama/Llama-2-70b-hf"})
+    EXPECT_TRUE(contains(info.out, part)) << "missing '" << part << "' in:\n" << info.out;
+  const Result moe = run_cli("info --model mixtral-8x7b");
+  ASSERT_EQ(moe.status, 0) << moe.out;
+  EXPECT_TRUE(contains(moe.out, "experts         8 routed (top-2)")) << moe.out;
+  EXPECT_TRUE(contains(moe.out, "active / token  12.88 B")) << moe.out;
+}
+
+TEST(CliInfoModel, UnknownModelIsOneClearLine) {
+  const Result r = run_cli("info --model no-such-model");
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(contains(r.out, "[model] unknown model 'no-such-model' (known: deepseek-r1")) << r.out;
+  const Result list = run_cli("info --list-models");
+  ASSERT_EQ(list.status, 0);
+  EXPECT_TRUE(contains(list.out, "qwen3-next-80b-a3b\n")) << list.out;
+}
+
+}  // namespace

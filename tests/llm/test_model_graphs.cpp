@@ -159,6 +159,30 @@ TEST(ModelGraphs, LargestGraphsBuildFast) {
   }
 }
 
+// Sliding-window attention (Mistral-style; none of the profiled models enables it): windowed layers
+// attend to at most `window` keys, and every full_every-th layer to all of them.
+TEST(ModelGraphs, SlidingWindowCapsAttentionPerLayer) {
+  ModelConfig c = load_model_profile("llama-3.1-8b");
+  c.n_layer = 4;
+  c.swa.window = 1024;
+  c.swa.full_every = 2;
+  auto m = Model::meta(c, DType::F16);
+  KvCache cache(c, 8192, DType::F16, nullptr);
+  ForwardGraph fg = build_forward(*m, cache, 1, 6000, true);
+  std::vector<double> flops;
+  for (const Node& n : fg.graph.nodes())
+    if (n.op == Op::Attention) flops.push_back(op_cost(fg.graph, n).flops);
+  ASSERT_EQ(flops.size(), 4u);
+  const double per_key = 2.0 * 32 * (128 + 128);
+  EXPECT_DOUBLE_EQ(flops[0], per_key * 1024);      // windowed
+  EXPECT_DOUBLE_EQ(flops[1], per_key * 6000.5);    // full: past + T/2
+  EXPECT_DOUBLE_EQ(flops[2], per_key * 1024);
+  EXPECT_DOUBLE_EQ(flops[3], per_key * 6000.5);
+  ModelConfig bad = c;
+  bad.swa.full_every = 9;
+  EXPECT_THROW(bad.validate(), Error);
+}
+
 TEST(ModelGraphs, LearnedPositionsLimitTheContext) {
   const ModelConfig c = load_model_profile("gpt-22b");
   auto m = Model::meta(c, DType::F16);
