@@ -88,7 +88,10 @@ LayerCost Planner::cost_graph(const PlanModel& m, const Precision& p, int tp, in
   s.n_layer = 1;
   s.n_head = c.n_head / tp;
   s.n_head_kv = std::max(1, c.n_head_kv / tp);
-  s.n_ff = std::max(32, ffn_width);
+  // Block-quantized stand-ins (int4 as q4_0) need rows in whole 32-element blocks: a shard width
+  // that is not is rounded up (engines pad the same way).
+  const bool blocks = dtype_info(graph_dtype(p.weight)).block_size > 1;
+  s.n_ff = std::max(32, blocks ? (ffn_width + 31) / 32 * 32 : ffn_width);
   s.n_vocab = int((c.n_vocab + tp - 1) / tp);
   const auto model = Model::meta(s, graph_dtype(p.weight));
   // Dense part: `tokens` tokens as one sequence (its attention is not used); attention part: one

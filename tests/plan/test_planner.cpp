@@ -165,3 +165,22 @@ TEST(Training, RecomputationCostsTimeAndMfuIsAFraction) {
   r.recompute = "sometimes";
   EXPECT_THROW(estimate_training(p, r), Error);
 }
+
+TEST(Planner, EveryModelProfilePlansOrSaysWhyNot) {
+  Planner p(dev("ascend-910c"));
+  for (const std::string& id : model_ids()) {
+    for (const char* dtype : {"bf16", "int4"}) {
+      Request r;
+      try {
+        r = request(id.c_str(), 16, 2000, 500, dtype);
+      } catch (const Error& e) {
+        // Only linear-attention hybrids are refused, with the reason.
+        EXPECT_NE(std::string(e.what()).find("linear-attention"), std::string::npos) << id << ": " << e.what();
+        continue;
+      }
+      std::vector<Planner::Candidate> all;
+      EXPECT_NO_THROW(all = p.search(r)) << id << " " << dtype;
+      for (const auto& c : all) EXPECT_GT(c.e.output_tok_s, 0) << id;
+    }
+  }
+}
