@@ -10,5 +10,8 @@ void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_devices(CLI::App& app);
+void register_validate(CLI::App& app);
+void register_plan(CLI::App& app);
+void register_compare(CLI::App& app);
 
 }  // namespace db::cli

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   db::cli::register_bench(app);
   db::cli::register_quantize(app);
   db::cli::register_devices(app);
+  db::cli::register_plan(app);
+  db::cli::register_compare(app);
+  db::cli::register_validate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

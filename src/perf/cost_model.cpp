@@ -27,6 +27,10 @@ std::vector<Alternative> alternatives(const std::string& requested) {
     return {{"f16", 1, "{0} converted to {1}, FP32 accumulation"}, {"f32", 1, "{0} widened to {1}"}};
   if (requested == "int8")
     return {{"f16", 1, "dequantized to {1}"}, {"bf16", 1, "dequantized to {1}"}, {"f32", 1, "dequantized to {1}"}};
+  if (requested == "fp8")
+    return {{"bf16", 1, "{0} dequantized to {1}"}, {"f16", 1, "{0} dequantized to {1}"}};
+  if (requested == "int4")
+    return {{"int8", 1, "{0} widened to {1}"}, {"f16", 1, "{0} dequantized to {1}"}, {"bf16", 1, "{0} dequantized to {1}"}};
   return {};
 }
 
@@ -133,7 +137,7 @@ double CostModel::tile_fit(int64_t m, int64_t n, int64_t k) const {
   return fit(m, "compute.tile_m") * fit(n, "compute.tile_n") * fit(k, "compute.tile_k");
 }
 
-CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n) const {
+CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n, std::string_view matmul_format) const {
   Rate r;
   const bool matrix = n.op == Op::MatMul || n.op == Op::Attention;
   if (!matrix) {
@@ -143,8 +147,9 @@ CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n) const {
     r.format = "vector";
     return r;
   }
-  const ComputePath path = n.op == Op::MatMul ? matmul_path(profile_, g.node(n.src[0]).out.dtype)
-                                              : activation_path(profile_, g.node(n.src[1]).out.dtype);
+  const ComputePath path = n.op != Op::MatMul    ? activation_path(profile_, g.node(n.src[1]).out.dtype)
+                           : matmul_format.empty() ? matmul_path(profile_, g.node(n.src[0]).out.dtype)
+                                                   : find_path(profile_, std::string(matmul_format));
   if (path.kind == PathKind::Refused || path.used.empty()) {
     r.unknown = fmt::format("{} compute: refused ({})", op_name(n.op), path.why);
     return r;
@@ -176,7 +181,9 @@ double CostModel::bytes_moved(const Graph& g, const Node& n) const {
   return c.bytes_read + c.bytes_written;
 }
 
-OpEstimate CostModel::estimate(const Graph& g, const Node& n) const {
+OpEstimate CostModel::estimate(const Graph& g, const Node& n) const { return estimate(g, n, {}); }
+
+OpEstimate CostModel::estimate(const Graph& g, const Node& n, std::string_view matmul_format) const {
   OpEstimate e;
   e.op = op_name(n.op);
   e.name = n.out.name;
@@ -188,7 +195,7 @@ OpEstimate CostModel::estimate(const Graph& g, const Node& n) const {
     e.memory_s = e.bytes / (bandwidth_ * memory_efficiency_);
   else
     e.unknown = "memory bandwidth unknown";
-  const Rate r = compute_rate(g, n);
+  const Rate r = compute_rate(g, n, matmul_format);
   if (r.flops_per_s > 0) {
     e.compute_s = e.flops * r.passes / r.flops_per_s;
     e.format = r.format;

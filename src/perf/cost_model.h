@@ -8,6 +8,7 @@
 // each value was measured; a profile without calibration is a plain roofline.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "drawbridge/graph.h"
@@ -62,6 +63,10 @@ class CostModel {
   explicit CostModel(DeviceProfile profile);
   const DeviceProfile& profile() const { return profile_; }
   OpEstimate estimate(const Graph& g, const Node& n) const;
+  // As above, but matrix products compute in `matmul_format` ("fp8", "int8", "bf16"; empty: from
+  // the weight dtype). The planner uses it for FP8 and W8A8/W4A8 weights, which the tensor dtypes
+  // cannot express: the graph then carries a stand-in dtype of the same size.
+  OpEstimate estimate(const Graph& g, const Node& n, std::string_view matmul_format) const;
   GraphEstimate estimate(const Graph& g) const;
 
   // Share of the format's peak that a large GEMM reaches (calibration.gemm_efficiency).
@@ -76,7 +81,7 @@ class CostModel {
     std::string format;
     std::string unknown;
   };
-  Rate compute_rate(const Graph& g, const Node& n) const;
+  Rate compute_rate(const Graph& g, const Node& n, std::string_view matmul_format) const;
   double bytes_moved(const Graph& g, const Node& n) const;
 
   DeviceProfile profile_;

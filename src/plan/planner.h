@@ -1,0 +1,181 @@
+// The planner: how a model runs on N devices of one profile, before anyone buys them. Per-op
+// times come from the operator graph the src/llm builder makes (meta weights, shapes only), costed
+// by perf::CostModel — the same model the sim:<chip> virtual devices charge. One decoder layer is
+// built and costed per distinct (shard, token count, context) and reused for every layer and
+// every candidate layout. Communication comes from perf::Collectives; per-step framework overheads
+// from data/calibration/planner.toml.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "drawbridge/model.h"
+#include "perf/calibration.h"
+#include "perf/collectives.h"
+#include "perf/cost_model.h"
+
+namespace db::plan {
+
+// What the planner needs to know about an architecture beyond the dense decoder the builder makes.
+struct PlanModel {
+  std::string id;
+  ModelConfig config;  // the dense decoder (for MoE: the attention part and one expert's FFN width)
+  int n_expert = 0;       // routed experts per MoE layer (0: dense)
+  int n_expert_used = 0;  // experts each token visits
+  int expert_ff = 0;      // FFN width of one routed expert
+  int shared_ff = 0;      // FFN width of the always-on shared experts (0: none)
+  int n_dense_layers = 0; // leading layers with a dense FFN of config.n_ff (MoE models)
+  int kv_per_token = 0;   // cache elements per token per layer when not 2·head_dim·n_head_kv (MLA)
+  int mla_latent = 0;     // MLA kv_lora_rank (0: not MLA)
+  int mla_rope = 0;       // MLA rope dims per head
+  int window = 0;         // sliding window (0: none)
+  int full_every = 0;     // with a window: every Nth layer attends fully (0: all windowed)
+  std::vector<std::string> notes;  // stand-ins used to cost blocks the builder does not make
+  bool moe() const { return n_expert > 0; }
+  double params() const;         // all parameters
+  double active_params() const;  // parameters one token uses
+};
+
+// A number format by name: f32 f16 bf16 fp8 int8 int4 q8_0 q4_0.
+struct Precision {
+  std::string weight = "bf16";  // weights
+  std::string compute;          // matrix compute format ("" = from weights: fp8→fp8, int8/int4→int8)
+  std::string kv = "bf16";      // KV cache
+};
+double bytes_per_element(const std::string& dtype);  // throws "[plan] unknown dtype"
+
+struct Layout {
+  int tp = 1, pp = 1, ep = 1, dp = 1;
+  bool attention_dp = false;  // SGLang --enable-dp-attention: attention data-parallel inside the TP ranks
+  int devices() const { return tp * pp * dp; }
+  std::string str() const;
+};
+
+struct Workload {
+  int input_len = 0;
+  int output_len = 0;
+  int batch = 0;        // fixed batch for the whole system (static batching), or 0
+  int concurrency = 0;  // continuous batching: max requests in flight (whole system), or 0
+  int prompts = 0;      // requests in the run (0: the concurrency, one wave)
+  double spec_accept = 0;  // mean accepted tokens per verification step (0/1: none)
+  int spec_draft_tokens = 4;  // tokens verified per step when speculating
+};
+
+struct Disaggregation {
+  int prefill_devices = 0;  // 0: prefill and decode share devices
+  int decode_devices = 0;
+};
+
+struct Memory {
+  double weights = 0, kv_cache = 0, activations = 0, capacity = 0;  // bytes per device
+  bool fits = false;
+  int max_sequences = 0;  // per replica, at the full context, limited by KV capacity
+};
+
+struct Estimate {
+  Layout layout;
+  int batch = 0;  // sequences decoding together per replica
+  Memory memory;
+  double ttft_s = 0, tpot_s = 0;
+  double output_tok_s = 0;  // whole system
+  double output_tok_s_per_device = 0;
+  double prefill_tok_s_per_device = 0, decode_tok_s_per_device = 0;
+  double total_tok_s = 0;
+  std::optional<double> joules_per_mtok, usd_per_mtok;  // when the profile has TDP / price
+  std::vector<std::string> notes;     // what was assumed
+  std::vector<std::string> unknowns;  // what made a number a lower bound
+};
+
+struct Request {
+  PlanModel model;
+  int count = 1;
+  std::optional<Layout> layout;  // none: search
+  Workload work;
+  Precision precision;
+  Disaggregation disagg;
+  std::string framework = "default";
+};
+
+// Per-layer costs (seconds) split by what scales with what.
+struct LayerCost {
+  double dense = 0;      // projections, norms, FFN: scale with tokens
+  double attention = 0;  // attention core + KV store for the given sequences
+  double ffn = 0;        // the FFN part of `dense`
+  double ffn_overhead = 0;  // fixed per-op costs inside `ffn` (paid once by a grouped expert GEMM)
+};
+
+class Planner {
+ public:
+  Planner(const perf::DeviceProfile& profile, std::string framework = "default");
+
+  Estimate estimate(const Request& r, const Layout& layout, int batch_limit = 0);
+  // All feasible layouts and batches; the Pareto frontier (system throughput vs TPOT) is marked.
+  struct Candidate {
+    Estimate e;
+    bool pareto = false;
+  };
+  std::vector<Candidate> search(const Request& r, const std::function<void(double)>& progress = {});
+
+  const perf::DeviceProfile& profile() const { return cost_.profile(); }
+  const perf::Collectives& collectives() const { return comm_; }
+  const perf::FrameworkClass& framework() const { return *framework_; }
+
+  // One decoder layer (dense FFN of width ffn_width, or 0 for no FFN) on one device of a TP group.
+  LayerCost layer(const PlanModel& m, const Precision& p, int tp, int ffn_width, int64_t tokens, int seqs,
+                  int new_per_seq, int past);
+  // Embedding + final norm + logits for `tokens` tokens on one device (vocabulary split over tp).
+  double head(const PlanModel& m, const Precision& p, int tp, int64_t tokens);
+  // Time of one forward over the replica: `seqs` sequences, `new_per_seq` new tokens each after
+  // `past` cached. Includes TP/EP communication and pipeline sends, excludes framework overhead.
+  double forward(const PlanModel& m, const Precision& p, const Layout& l, int seqs, int new_per_seq, int past);
+  Memory memory(const PlanModel& m, const Precision& p, const Layout& l, int context, int seqs);
+  size_t cached_shapes() const { return cache_.size(); }
+
+ private:
+  struct Key {
+    int tp, ffn, seqs, new_per_seq, past;
+    int64_t tokens;
+    std::string weight, kv, compute;
+    auto tie() const { return std::tie(tp, ffn, seqs, new_per_seq, past, tokens, weight, kv, compute); }
+    bool operator<(const Key& o) const { return tie() < o.tie(); }
+  };
+  LayerCost cost_graph(const PlanModel& m, const Precision& p, int tp, int ffn_width, int64_t tokens, int seqs,
+                       int new_per_seq, int past, bool with_head, double* head_s);
+  double moe_ffn(const PlanModel& m, const Precision& p, const Layout& l, int64_t tokens);
+
+  perf::CostModel cost_;
+  perf::Collectives comm_;
+  const perf::FrameworkClass* framework_;
+  std::map<Key, std::pair<LayerCost, double>> cache_;
+  std::vector<std::string> unknowns_;
+};
+
+// Training: one optimizer step of a global batch.
+struct TrainRequest {
+  PlanModel model;
+  int count = 1;
+  Layout layout;          // tp × pp × dp = count
+  int global_batch = 1;   // sequences per step
+  int micro_batch = 1;
+  int seq_len = 2048;
+  std::string dtype = "bf16";
+  std::string recompute = "selective";  // full | selective | none
+};
+
+struct TrainEstimate {
+  double step_s = 0;
+  double tokens_per_s_per_device = 0;
+  double mfu = 0;                   // model FLOPs (6·N·tokens + attention) / (step · devices · peak)
+  double tflops_per_device = 0;     // hardware FLOPs including recomputation, as MindSpeed reports
+  double compute_s = 0, tp_comm_s = 0, pp_bubble_s = 0, dp_comm_s = 0, optimizer_s = 0;
+  double memory_per_device = 0;
+  bool fits = false;
+  std::vector<std::string> notes;
+};
+TrainEstimate estimate_training(Planner& planner, const TrainRequest& r);
+
+}  // namespace db::plan
