@@ -22,11 +22,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-if [[ "${CALIBRATE:-0}" == 1 ]] || ! "$db" devices show host | grep -q "measured by drawbridge devices --calibrate"; then
+host_profile=$("$db" devices show host)  # whole output first: grep -q would cut the pipe (pipefail)
+if [[ "${CALIBRATE:-0}" == 1 || "$host_profile" != *"measured by drawbridge devices --calibrate"* ]]; then
   echo "calibrating the host (load average $(load))..." >&2
   "$db" devices --calibrate -t "$threads" >&2
+  host_profile=$("$db" devices show host)
 fi
-calibrated=$("$db" devices show host | grep -o 'measured by drawbridge devices --calibrate on .*' | head -1)
+calibrated=$(grep -o 'measured by drawbridge devices --calibrate on .*' <<<"$host_profile" | awk 'NR == 1')
 
 shape="--arch llama --n-layer 22 --n-embd 2048 --n-ff 5632 --n-head 32 --n-head-kv 4 --n-vocab 32000"
 # One JSON row per test: print "<test> <avg_ts>" for each.

@@ -56,8 +56,8 @@ std::string type_counts(const std::vector<TensorPlan>& plan) {
 }
 
 void run_quantize(QuantizeArgs& args) {
-  DB_CHECK(args.type.empty() != args.device.empty(), "[quantize] give either --type or --for <device>, not {}",
-           args.type.empty() ? "neither" : "both");
+  DB_CHECK(!args.type.empty() || !args.device.empty(), "[quantize] --type is required (or --for <device>)");
+  DB_CHECK(args.type.empty() || args.device.empty(), "[quantize] give either --type or --for <device>, not both");
   if (!args.device.empty()) {
     const WeightFormatChoice choice = preferred_weight_format(profile_for_device(args.device));
     std::printf("--for %s: %s, because %s\n", args.device.c_str(), std::string(choice.type.name).c_str(),

@@ -280,10 +280,10 @@ std::string json(const BenchReport& r) {
         "  {{\"model_filename\": \"{}\", \"model_type\": \"{}\", \"model_size\": {}, \"model_n_params\": {}, "
         "\"backends\": \"{}\", \"cpu_kernels\": \"{}\", \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, "
         "\"avg_ts\": {:.6f}, \"stddev_ts\": {:.6f}, \"samples_ts\": [{}], \"gbps\": {:.3f}, \"gflops\": {:.3f}, "
-        "\"bytes_per_token\": {}, \"peak_rss\": {}}}{}\n",
+        "\"bytes_per_token\": {}, \"peak_rss\": {}, \"modeled\": {}}}{}\n",
         json_escape(r.model_path), json_escape(r.model_desc), r.model_bytes, r.n_params, r.backend, r.kernels,
         r.n_threads, t.n_prompt, t.n_gen, t.tps_mean, t.tps_sd, samples, t.gbps, t.gflops, r.bytes_per_token,
-        r.peak_rss_bytes, i + 1 < r.tests.size() ? "," : "");
+        r.peak_rss_bytes, r.modeled.empty() ? "false" : "true", i + 1 < r.tests.size() ? "," : "");
   }
   return s + "]\n";
 }

@@ -261,7 +261,18 @@ double CostModel::bytes_moved(const Graph& g, const Node& n) const {
     return double(x.nbytes()) + double(row_bytes(cache.dtype, x.ne[0])) * double(x.ne[1] * x.ne[2]);
   }
   const OpCost c = op_cost(g, n);
-  return c.bytes_read + c.bytes_written;
+  double bytes = c.bytes_read + c.bytes_written;
+  if (n.op == Op::MatMul) {
+    // Weights in a block format the chip lacks are read as what they were dequantized into at load
+    // (a graph costed without running it, as the planner does, still has the file's dtype).
+    const Tensor& w = g.node(n.src[0]).out;
+    if (const ComputePath path = matmul_path(profile_, w.dtype); path.load_as) {
+      Tensor loaded = w;
+      loaded.dtype = *path.load_as;
+      bytes += double(loaded.nbytes()) - double(w.nbytes());
+    }
+  }
+  return bytes;
 }
 
 OpEstimate CostModel::estimate(const Graph& g, const Node& n) const {

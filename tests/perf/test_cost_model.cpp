@@ -288,5 +288,16 @@ native_dtypes = { value = ["int16"], source = "t", confidence = "high" }
   EXPECT_EQ(*matmul_path(host, DType::Q6_K).load_as, DType::F16);
 }
 
+// Costed without running (the planner's view), q4_K weights on an int8 chip move q8_0's bytes.
+TEST(CostModelBlockFormats, DequantizedWeightsAreChargedAtTheirLoadedSize) {
+  const CostModel model(*find_profile("ascend-910b2"));
+  auto [gk, yk] = gemm(DType::Q4_K, 4096, 4096, 1);
+  auto [g8, y8] = gemm(DType::Q8_0, 4096, 4096, 1);
+  const OpEstimate k = model.estimate(gk, gk.node(yk));
+  const OpEstimate q8 = model.estimate(g8, g8.node(y8));
+  EXPECT_DOUBLE_EQ(k.bytes, q8.bytes);
+  EXPECT_DOUBLE_EQ(k.seconds, q8.seconds);
+}
+
 }  // namespace
 }  // namespace db::perf
