@@ -15,7 +15,8 @@ struct BenchOptions {
   int n_gen = 128;     // tg test size; 0 skips it
   int n_threads = 2;
   int repetitions = 5;
-  std::string device = "cpu";
+  std::string device = "cpu";  // "sim:<id>": t/s are the chip's modeled speed (see BenchReport::modeled)
+  bool profile = false;         // sim devices: per-op breakdown of the modeled time per test
 };
 
 struct BenchTest {
@@ -27,6 +28,7 @@ struct BenchTest {
   double tps_sd = 0;
   double gbps = 0;    // tg: weight bytes read per token × t/s
   double gflops = 0;  // pp: 2 × params × tokens / s
+  std::string op_profile;  // sim devices with BenchOptions::profile: the per-op table of this test
 };
 
 struct BenchReport {
@@ -40,6 +42,10 @@ struct BenchReport {
   int n_threads = 0;
   uint64_t peak_rss_bytes = 0;   // of this process, after the runs
   std::vector<BenchTest> tests;
+  // Virtual devices: t/s come from the cost model's clock for the chip, not from the host's wall
+  // clock; the numerics still ran once through the CPU kernels. Empty for real devices.
+  std::string modeled;
+  std::vector<std::string> unknowns;  // what the cost model could not charge (t/s are then upper bounds)
 };
 
 enum class BenchFormat { Markdown, Json, Csv };

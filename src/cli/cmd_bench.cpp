@@ -22,6 +22,8 @@ void bench(const BenchArgs& a) {
       {"md", BenchFormat::Markdown}, {"json", BenchFormat::Json}, {"csv", BenchFormat::Csv}};
   const auto format = formats.find(a.output);
   DB_CHECK(format != formats.end(), "[bench] unknown output format '{}' (use md, json or csv)", a.output);
+  DB_CHECK(!a.options.profile || a.options.device.starts_with("sim:"),
+           "[bench] --profile breaks down modeled time: use it with --device sim:<id>");
   auto model = Model::load(a.model);
   const BenchReport report = run_bench(*model, a.model, a.options);
   const std::string text = format_bench(report, format->second);
@@ -40,6 +42,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o.n_threads, "Threads")->capture_default_str();
   cmd->add_option("-r,--repetitions", o.repetitions, "Timed runs per test (after one warm-up)")->capture_default_str();
   cmd->add_option("-o,--output", args->output, "Output format: md, json or csv")->capture_default_str();
+  cmd->add_option("--device", o.device,
+                  "Device: cpu, or sim:<id> for a chip's modeled speed (see drawbridge devices)")->capture_default_str();
+  cmd->add_flag("--profile", o.profile,
+                "With --device sim:<id>: per-op breakdown of the modeled time (op, shape, format, FLOPs, bytes, bound, µs, share)");
   cmd->callback([args] { bench(*args); });
 }
 

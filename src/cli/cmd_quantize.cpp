@@ -7,12 +7,13 @@
 #include "cli/commands.h"
 #include "drawbridge/error.h"
 #include "drawbridge/quantize.h"
+#include "llm/quantize_for.h"
 
 namespace db::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string input, output, type;
+  std::string input, output, type, device;
   QuantizeOptions options;
 };
 
@@ -55,6 +56,15 @@ std::string type_counts(const std::vector<TensorPlan>& plan) {
 }
 
 void run_quantize(QuantizeArgs& args) {
+  DB_CHECK(!args.type.empty() || !args.device.empty(), "[quantize] --type is required (or --for <device>)");
+  DB_CHECK(args.type.empty() || args.device.empty(), "[quantize] give either --type or --for <device>, not both");
+  if (!args.device.empty()) {
+    const WeightFormatChoice choice = preferred_weight_format(profile_for_device(args.device));
+    std::printf("--for %s: %s, because %s\n", args.device.c_str(), std::string(choice.type.name).c_str(),
+                choice.why.c_str());
+    std::fflush(stdout);
+    args.type = std::string(choice.type.name);
+  }
   const auto type = quant_type_from_name(args.type);
   DB_CHECK(type.has_value(), "[quantize] unknown type '{}' (valid: {})", args.type, quant_type_names());
   args.options.type = *type;
@@ -90,8 +100,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("output", args->output, "Output GGUF file")->required();
   cmd->add_option("--type", args->type,
                   "Target, case-insensitive: " + quant_type_names() +
-                      " (as llama-quantize: Q3_K/Q4_K/Q5_K mean the _M mixes; output.weight gets Q6_K unless Q8_0)")
-      ->required();
+                      " (as llama-quantize: Q3_K/Q4_K/Q5_K mean the _M mixes; output.weight gets Q6_K unless Q8_0)");
+  cmd->add_option("--for", args->device,
+                  "Instead of --type: the format this device computes best (sim:<id>, <id> or host), with the reason");
   cmd->add_flag("--pure", args->options.pure, "Give every quantizable matrix the base type (no mix rules)");
   cmd->add_flag("--allow-requantize", args->options.allow_requantize, "Accept already-quantized input tensors");
   cmd->add_option("-t,--threads", args->options.n_threads, "Threads (0: all cores)")->capture_default_str();

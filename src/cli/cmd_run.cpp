@@ -43,6 +43,9 @@ void print_placement(const Model& model, const RunArgs& a) {
   ForwardGraph fg = build_forward(model, cache, 1, 0, true);
   const Placement p = schedule(fg.graph, devices, /*allow_fallback=*/!a.no_fallback);
   std::fputs(explain(fg.graph, p, devices).c_str(), stderr);
+  if (a.device.starts_with("sim:"))
+    if (const perf::DeviceProfile* profile = perf::find_profile(a.device.substr(4)))
+      std::fputs(load_notes(*profile, fg.graph).c_str(), stderr);
 }
 
 void print_modeled_speed(Session& session, const GenerateStats& st, const std::string& id) {

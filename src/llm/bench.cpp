@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 
 #include "backends/cpu/simd.h"
+#include "backends/virtual/sim_device.h"
 #include "drawbridge/error.h"
 #include "drawbridge/session.h"
 
@@ -74,7 +76,51 @@ std::string upper(std::string_view s) {
   return u;
 }
 
+std::vector<std::string> collect_unknowns(const SimClock& clock, std::vector<std::string> into) {
+  for (const auto& u : clock.unknowns())
+    if (std::find(into.begin(), into.end(), u) == into.end()) into.push_back(u);
+  return into;
+}
+
 }  // namespace
+
+// A virtual device's clock is deterministic (the same graph costs the same modeled time), so each
+// test runs once through the CPU kernels for its numerics and reports the modeled time; repeating
+// it would only repeat the host's work.
+static BenchReport run_modeled(Session& session, BenchReport r, const BenchOptions& o, std::mt19937& rng) {
+  const int n_vocab = session.model().config().n_vocab;
+  r.backend = o.device;
+  r.modeled = fmt::format("t/s are modeled for {} by the cost model (src/perf), not measured: each test ran once "
+                          "through the host's CPU kernels ({} threads) for its numerics",
+                          o.device, o.n_threads);
+  auto run_test = [&](BenchTest t, int tokens, const std::function<void()>& work) {
+    reset_sim_clock(session.device());
+    work();
+    const SimClock& clock = *sim_clock(session.device());
+    t.seconds.push_back(clock.seconds());
+    summarize(t, tokens);
+    if (o.profile) t.op_profile = format_op_profile(clock);
+    r.unknowns = collect_unknowns(clock, r.unknowns);
+    return t;
+  };
+  if (o.n_prompt > 0) {
+    const auto prompt = random_tokens(rng, o.n_prompt, n_vocab);
+    BenchTest t = run_test({fmt::format("pp{}", o.n_prompt), o.n_prompt, 0, {}}, o.n_prompt, [&] {
+      session.reset();
+      session.eval(prompt);
+    });
+    t.gflops = 2.0 * double(r.n_params) * t.tps_mean / 1e9;
+    r.tests.push_back(std::move(t));
+  }
+  if (o.n_gen > 0) {
+    const auto tokens = random_tokens(rng, o.n_gen, n_vocab);
+    BenchTest t = run_test({fmt::format("tg{}", o.n_gen), 0, o.n_gen, {}}, o.n_gen, [&] { time_gen(session, tokens); });
+    t.gbps = double(r.bytes_per_token) * t.tps_mean / 1e9;
+    r.tests.push_back(std::move(t));
+  }
+  r.peak_rss_bytes = peak_rss();
+  return r;
+}
 
 uint64_t weight_bytes_per_token(const Model& model) {
   const ModelWeights& w = model.weights();
@@ -119,7 +165,7 @@ BenchReport run_bench(const Model& model, const std::string& path, const BenchOp
   r.model_bytes = model.weight_bytes();
   r.n_params = model.n_params();
   r.bytes_per_token = weight_bytes_per_token(model);
-  r.kernels = o.device == "cpu" ? cpu::cpu_isa_name() : o.device;
+  r.kernels = cpu::cpu_isa_name();
   r.n_threads = o.n_threads;
 
   SessionOptions so;
@@ -130,6 +176,7 @@ BenchReport run_bench(const Model& model, const std::string& path, const BenchOp
   Session session(model, so);
   std::mt19937 rng(1234);
   const int n_vocab = model.config().n_vocab;
+  if (sim_clock(session.device())) return run_modeled(session, r, o, rng);
 
   if (o.n_prompt > 0) {
     BenchTest t{fmt::format("pp{}", o.n_prompt), o.n_prompt, 0, {}};
@@ -176,29 +223,39 @@ constexpr Column kColumns[] = {{"model", 30, false}, {"size", 10, true},   {"par
                                {"backend", 10, false}, {"threads", 7, true}, {"test", 15, true},
                                {"t/s", 20, true},      {"GB/s", 8, true},    {"GFLOP/s", 9, true}};
 
-std::string table_row(const std::vector<std::string>& cells) {
+// Columns widen to their longest cell, as llama-bench's do ("sim:cambricon-mlu370-x8").
+std::string table_row(const std::vector<std::string>& cells, const std::vector<int>& widths) {
   std::string s = "|";
   for (size_t i = 0; i < cells.size(); ++i) {
     const Column& c = kColumns[i];
-    s += c.right ? fmt::format(" {:>{}} |", cells[i], c.width) : fmt::format(" {:<{}} |", cells[i], c.width);
+    s += c.right ? fmt::format(" {:>{}} |", cells[i], widths[i]) : fmt::format(" {:<{}} |", cells[i], widths[i]);
   }
   return s + "\n";
 }
 
 std::string markdown(const BenchReport& r) {
-  std::vector<std::string> titles, rule;
-  for (const Column& c : kColumns) {
-    titles.emplace_back(c.title);
-    rule.push_back(c.right ? std::string(size_t(c.width - 1), '-') + ":" : std::string(size_t(c.width), '-'));
-  }
-  std::string s = table_row(titles) + table_row(rule);
-  for (const BenchTest& t : r.tests) {
-    s += table_row({r.model_desc, size_str(r.model_bytes), params_str(r.n_params), r.backend,
+  std::vector<std::vector<std::string>> rows;
+  for (const BenchTest& t : r.tests)
+    rows.push_back({r.model_desc, size_str(r.model_bytes), params_str(r.n_params), r.backend,
                     std::to_string(r.n_threads), t.name, fmt::format("{:.2f} ± {:.2f}", t.tps_mean, t.tps_sd),
                     t.gbps > 0 ? fmt::format("{:.2f}", t.gbps) : "", t.gflops > 0 ? fmt::format("{:.1f}", t.gflops) : ""});
+  std::vector<int> widths;
+  for (const Column& c : kColumns) widths.push_back(c.width);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], int(row[i].size()));
+  std::vector<std::string> titles, rule;
+  for (size_t i = 0; i < std::size(kColumns); ++i) {
+    titles.emplace_back(kColumns[i].title);
+    rule.push_back(kColumns[i].right ? std::string(size_t(widths[i] - 1), '-') + ":" : std::string(size_t(widths[i]), '-'));
   }
+  std::string s = table_row(titles, widths) + table_row(rule, widths);
+  for (const auto& row : rows) s += table_row(row, widths);
   s += fmt::format("\nbuild: drawbridge 0.1.0 (cpu kernels: {}), peak RSS {}, weights read per token {}\n",
                    r.kernels, size_str(r.peak_rss_bytes), size_str(r.bytes_per_token));
+  if (!r.modeled.empty()) s += "modeled: " + r.modeled + "\n";
+  for (const auto& u : r.unknowns) s += "  (t/s are upper bounds: not modeled: " + u + ")\n";
+  for (const BenchTest& t : r.tests)
+    if (!t.op_profile.empty()) s += fmt::format("\nper-op modeled time, {} on {}:\n{}", t.name, r.backend, t.op_profile);
   return s;
 }
 
@@ -223,10 +280,10 @@ std::string json(const BenchReport& r) {
         "  {{\"model_filename\": \"{}\", \"model_type\": \"{}\", \"model_size\": {}, \"model_n_params\": {}, "
         "\"backends\": \"{}\", \"cpu_kernels\": \"{}\", \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, "
         "\"avg_ts\": {:.6f}, \"stddev_ts\": {:.6f}, \"samples_ts\": [{}], \"gbps\": {:.3f}, \"gflops\": {:.3f}, "
-        "\"bytes_per_token\": {}, \"peak_rss\": {}}}{}\n",
+        "\"bytes_per_token\": {}, \"peak_rss\": {}, \"modeled\": {}}}{}\n",
         json_escape(r.model_path), json_escape(r.model_desc), r.model_bytes, r.n_params, r.backend, r.kernels,
         r.n_threads, t.n_prompt, t.n_gen, t.tps_mean, t.tps_sd, samples, t.gbps, t.gflops, r.bytes_per_token,
-        r.peak_rss_bytes, i + 1 < r.tests.size() ? "," : "");
+        r.peak_rss_bytes, r.modeled.empty() ? "false" : "true", i + 1 < r.tests.size() ? "," : "");
   }
   return s + "]\n";
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace db::perf {
 
@@ -75,7 +76,56 @@ std::string format_of(DType t) {
   }
 }
 
+namespace {
+
+// Where a block format the chip cannot compute goes at load: int8 blocks (q8_0) on an int8 matrix
+// unit, else the chip's 16-bit float format, else f32.
+std::optional<DType> dequantize_target(const DeviceProfile& p) {
+  if (p.native("int8")) return DType::Q8_0;
+  if (p.native("f16")) return DType::F16;
+  if (p.native("bf16")) return DType::BF16;
+  if (p.native("f32") || p.native("tf32") || p.native("hf32")) return DType::F32;
+  return std::nullopt;
+}
+
+double bits_per_weight(DType t) {
+  const DTypeInfo& i = dtype_info(t);
+  return 8.0 * double(i.block_bytes) / double(i.block_size);
+}
+
+ComputePath block_format_path(const DeviceProfile& p, DType weight) {
+  const std::string name(dtype_name(weight));
+  ComputePath path;
+  path.requested = name;
+  if (p.native(name)) {  // a stack with kernels for this very format (the host's CPU kernels)
+    path.used = name;
+    return path;
+  }
+  // q8_0 is int8 codes with one scale per 32: an int8 matrix unit takes it as it is.
+  if (weight == DType::Q8_0 && p.native("int8")) {
+    path.used = "int8";
+    return path;
+  }
+  const auto target = dequantize_target(p);
+  if (!target) {
+    path.kind = PathKind::Refused;
+    path.why = fmt::format("the {} has no matrix format to unpack {} blocks into (native formats: {})", p.name, name,
+                           fmt::join(p.native_dtypes(), ", "));
+    return path;
+  }
+  path = find_path(p, format_of(*target));
+  path.requested = name;
+  path.kind = PathKind::Emulated;
+  path.load_as = *target;
+  path.why = fmt::format("block format not native on the {}: dequantized on load to {} ({:.1f} bits per weight)", p.name,
+                         dtype_name(*target), bits_per_weight(*target));
+  return path;
+}
+
+}  // namespace
+
 ComputePath matmul_path(const DeviceProfile& p, DType weight) {
+  if (dtype_info(weight).quantized) return block_format_path(p, weight);
   ComputePath path = find_path(p, format_of(weight));
   if (path.kind == PathKind::Refused) {
     const std::vector<std::string> native = p.native_dtypes();
@@ -83,21 +133,15 @@ ComputePath matmul_path(const DeviceProfile& p, DType weight) {
     const bool integer_only = std::none_of(native.begin(), native.end(), is_float_format);
     path.why = integer_only && p.native("int8")
                    ? fmt::format("the {} computes {} only and these weights are {}: quantize the model first "
-                                 "(drawbridge quantize IN.gguf OUT.gguf --type q8_0)",
-                                 p.name, natives, dtype_name(weight))
+                                 "(drawbridge quantize IN.gguf OUT.gguf --type q8_0, or --for {})",
+                                 p.name, natives, dtype_name(weight), p.id)
                    : fmt::format("the {} has no path for {} weights (native formats: {})", p.name,
                                  dtype_name(weight), natives);
     return path;
   }
-  // Block formats narrower than 8 bits are unpacked to int8 codes before the matrix unit sees them.
-  const bool narrow_blocks = dtype_info(weight).quantized && weight != DType::Q8_0;
-  if (path.kind == PathKind::Native && path.used == "int8" && narrow_blocks) {
-    path.kind = PathKind::Emulated;
-    path.why = "block codes widened to int8";
-  }
   // Only a swap between the 16-bit formats changes the numbers (the virtual device converts the
   // weights); other emulations change the modeled time alone.
-  if (path.kind == PathKind::Emulated && path.used != "int8" && !swaps_16bit(path))
+  if (path.kind == PathKind::Emulated && !swaps_16bit(path))
     path.why += fmt::format(" (time only: the host computes {})", path.requested);
   return path;
 }
@@ -124,6 +168,48 @@ CostModel::CostModel(DeviceProfile profile)
 double CostModel::gemm_efficiency(const std::string& format) const {
   if (auto e = profile_.number("calibration.gemm_efficiency." + format)) return *e;
   return profile_.number("calibration.gemm_efficiency.default").value_or(1.0);
+}
+
+namespace {
+
+// Linear interpolation of y over x in log space; clamped at both ends.
+double interpolate_log(const std::vector<std::pair<double, double>>& xy, double x) {
+  if (x <= xy.front().first) return xy.front().second;
+  if (x >= xy.back().first) return xy.back().second;
+  for (size_t i = 1; i < xy.size(); ++i) {
+    if (x > xy[i].first) continue;
+    const double t = std::log(x / xy[i - 1].first) / std::log(xy[i].first / xy[i - 1].first);
+    return xy[i - 1].second + t * (xy[i].second - xy[i - 1].second);
+  }
+  return xy.back().second;
+}
+
+}  // namespace
+
+double CostModel::gemm_efficiency(const std::string& format, int64_t m, int64_t n, int64_t k) const {
+  const Field* curve = profile_.find("calibration.gemm_shape_efficiency." + format);
+  if (!curve) return gemm_efficiency(format) * tile_fit(m, n, k);
+  // The measured (n, k) nearest in log distance, then interpolation over m: the token count is
+  // what moves an op from streaming weights (m = 1) to saturating the arithmetic units.
+  const auto& rows = curve->points();  // [m, n, k, efficiency], sorted
+  auto distance = [&](const std::vector<double>& r) {
+    return std::fabs(std::log(r[1] / double(n))) + std::fabs(std::log(r[2] / double(k)));
+  };
+  const std::vector<double>* nearest = &rows.front();
+  for (const auto& r : rows)
+    if (distance(r) < distance(*nearest)) nearest = &r;
+  std::vector<std::pair<double, double>> by_m;
+  for (const auto& r : rows)
+    if (r[1] == (*nearest)[1] && r[2] == (*nearest)[2]) by_m.emplace_back(r[0], r[3]);
+  return interpolate_log(by_m, double(std::max<int64_t>(m, 1)));
+}
+
+double CostModel::memory_efficiency(double bytes) const {
+  const Field* curve = profile_.find("calibration.memory_efficiency_by_bytes");
+  if (!curve || bytes <= 0) return memory_efficiency_;
+  std::vector<std::pair<double, double>> xy;
+  for (const auto& r : curve->points()) xy.emplace_back(r[0], r[1]);
+  return interpolate_log(xy, bytes);
 }
 
 double CostModel::tile_fit(int64_t m, int64_t n, int64_t k) const {
@@ -159,12 +245,14 @@ CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n, std::stri
     r.unknown = fmt::format("{} peak rate unknown", path.used);
     return r;
   }
-  double fit = 1.0;
+  double efficiency = gemm_efficiency(path.used);
   if (n.op == Op::MatMul) {
     const Tensor& w = g.node(n.src[0]).out;  // [K, N]
-    fit = tile_fit(n.out.ne[1] * n.out.ne[2], w.ne[1], w.ne[0]);
+    efficiency = gemm_efficiency(path.used, n.out.ne[1] * n.out.ne[2], w.ne[1], w.ne[0]);
+  } else if (const auto a = profile_.number("calibration.attention_efficiency")) {
+    efficiency = *a;  // attention is no plain GEMM: softmax and masking between two products
   }
-  r.flops_per_s = *peak * gemm_efficiency(path.used) * fit;
+  r.flops_per_s = *peak * efficiency;
   r.passes = path.passes;
   r.format = path.used;
   return r;
@@ -178,7 +266,18 @@ double CostModel::bytes_moved(const Graph& g, const Node& n) const {
     return double(x.nbytes()) + double(row_bytes(cache.dtype, x.ne[0])) * double(x.ne[1] * x.ne[2]);
   }
   const OpCost c = op_cost(g, n);
-  return c.bytes_read + c.bytes_written;
+  double bytes = c.bytes_read + c.bytes_written;
+  if (n.op == Op::MatMul) {
+    // Weights in a block format the chip lacks are read as what they were dequantized into at load
+    // (a graph costed without running it, as the planner does, still has the file's dtype).
+    const Tensor& w = g.node(n.src[0]).out;
+    if (const ComputePath path = matmul_path(profile_, w.dtype); path.load_as) {
+      Tensor loaded = w;
+      loaded.dtype = *path.load_as;
+      bytes += double(loaded.nbytes()) - double(w.nbytes());
+    }
+  }
+  return bytes;
 }
 
 OpEstimate CostModel::estimate(const Graph& g, const Node& n) const { return estimate(g, n, {}); }
@@ -192,7 +291,7 @@ OpEstimate CostModel::estimate(const Graph& g, const Node& n, std::string_view m
   e.flops = op_cost(g, n).flops;
   e.bytes = bytes_moved(g, n);
   if (bandwidth_ > 0)
-    e.memory_s = e.bytes / (bandwidth_ * memory_efficiency_);
+    e.memory_s = e.bytes / (bandwidth_ * memory_efficiency(e.bytes));
   else
     e.unknown = "memory bandwidth unknown";
   const Rate r = compute_rate(g, n, matmul_format);

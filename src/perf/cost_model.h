@@ -7,6 +7,7 @@
 // Every efficiency and overhead comes from the profile's [calibration] table, which records where
 // each value was measured; a profile without calibration is a plain roofline.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,13 +26,18 @@ struct ComputePath {
   std::string used;       // the format whose peak is charged; empty when none applies
   double passes = 1;      // > 1 when a wide format is emulated in narrower passes
   std::string why;        // for Emulated and Refused
+  // Set when the chip has no kernel for a GGUF block format: the weights are dequantized to this
+  // dtype when the model loads (more memory; the numbers are then this dtype's).
+  std::optional<DType> load_as;
 };
 
 // Whether the path converts between f16 and bf16 (the one emulation that changes the numbers).
 bool swaps_16bit(const ComputePath& path);
 // The profile format a tensor dtype computes in: f32, f16, bf16; int8 for 8-bit and block-quantized.
 std::string format_of(DType t);
-// Matrix weights of this dtype: native, emulated (converted, widened, split) or refused.
+// Matrix weights of this dtype: native, emulated (converted, widened, split, dequantized on load)
+// or refused. A block format the profile does not list natively is dequantized on load to the
+// chip's int8 (q8_0) or 16-bit float format, never computed as if it were native.
 ComputePath matmul_path(const DeviceProfile& p, DType weight);
 // Activation-side matrix math (attention over a KV cache of this dtype): never refused; with no
 // matrix format for it, the work runs on the vector unit and its compute time is unknown.
@@ -71,8 +77,14 @@ class CostModel {
 
   // Share of the format's peak that a large GEMM reaches (calibration.gemm_efficiency).
   double gemm_efficiency(const std::string& format) const;
+  // The same for one m×n×k shape: the calibrated shape curve (calibration.gemm_shape_efficiency)
+  // where the profile has one, else gemm_efficiency(format) × tile_fit(m, n, k).
+  double gemm_efficiency(const std::string& format, int64_t m, int64_t n, int64_t k) const;
   // Share of the native matrix tile an m×n×k product fills (1 without a known tile).
   double tile_fit(int64_t m, int64_t n, int64_t k) const;
+  // Share of peak bandwidth an op streaming `bytes` reaches: the calibrated curve
+  // (calibration.memory_efficiency_by_bytes) where present, else calibration.memory_efficiency.
+  double memory_efficiency(double bytes) const;
 
  private:
   struct Rate {

@@ -24,11 +24,26 @@ std::string_view confidence_name(Confidence c) {
 std::string Field::value_str() const {
   if (const auto* d = std::get_if<double>(&value)) return fmt::format("{}", *d);
   if (const auto* s = std::get_if<std::string>(&value)) return *s;
+  if (const auto* pts = std::get_if<std::vector<std::vector<double>>>(&value)) {
+    std::vector<std::string> rows;
+    for (const auto& r : *pts) rows.push_back(fmt::format("[{}]", fmt::join(r, ", ")));
+    return fmt::format("{}", fmt::join(rows, " "));
+  }
   return fmt::format("{}", fmt::join(std::get<std::vector<std::string>>(value), ", "));
 }
 
+const std::vector<std::string>& profile_block_formats() {
+  static const std::vector<std::string> blocks = {"q8_0", "q4_0", "q4_1", "q5_0",  "q5_1",  "q2_K",
+                                                  "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl"};
+  return blocks;
+}
+
 const std::vector<std::string>& profile_dtypes() {
-  static const std::vector<std::string> dtypes = {"f32", "tf32", "hf32", "f16", "bf16", "fp8", "int16", "int8", "int4"};
+  static const std::vector<std::string> dtypes = [] {
+    std::vector<std::string> d = {"f32", "tf32", "hf32", "f16", "bf16", "fp8", "int16", "int8", "int4"};
+    d.insert(d.end(), profile_block_formats().begin(), profile_block_formats().end());
+    return d;
+  }();
   return dtypes;
 }
 
@@ -51,6 +66,7 @@ std::vector<FieldSpec> build_schema() {
   };
   for (const auto& d : profile_dtypes())
     s.push_back({"compute.peak_tflops." + d, K::Number, d.starts_with("int") ? "TOP/s" : "TFLOP/s", "dense peak, " + d});
+  s.push_back({"compute.threads", K::Number, "", "host threads the calibration ran (host profile)"});
   const std::vector<FieldSpec> rest = {
       {"memory.kind", K::Text, "", "memory technology"},
       {"memory.capacity_gib", K::Number, "GiB", "device memory (0: none besides on-chip SRAM)"},
@@ -72,6 +88,7 @@ std::vector<FieldSpec> build_schema() {
       {"power.tdp_w", K::Number, "W", "thermal design power"},
       {"price.list_usd", K::Number, "USD", "public list price"},
       {"software.stack", K::List, "", "software stack"},
+      {"software.preferred_weight_format", K::Text, "", "weight format the vendor's stack recommends (a quantize type)"},
       {"calibration.memory_efficiency", K::Number, std::string(kFraction), "share of peak bandwidth streams reach"},
       {"calibration.matmul_overhead_us", K::Number, "µs", "fixed cost per matrix op (launch, pipeline fill)"},
       {"calibration.op_overhead_us", K::Number, "µs", "fixed cost per other op"},
@@ -80,6 +97,13 @@ std::vector<FieldSpec> build_schema() {
   s.insert(s.end(), rest.begin(), rest.end());
   for (const auto& d : profile_dtypes())
     s.push_back({"calibration.gemm_efficiency." + d, K::Number, std::string(kFraction), "share of peak a large " + d + " GEMM reaches"});
+  s.push_back({"calibration.attention_efficiency", K::Number, std::string(kFraction),
+               "share of the KV format's peak that attention reaches"});
+  s.push_back({"calibration.memory_efficiency_by_bytes", K::Points, "[bytes, fraction]",
+               "share of peak bandwidth by bytes one op streams"});
+  for (const auto& d : profile_dtypes())
+    s.push_back({"calibration.gemm_shape_efficiency." + d, K::Points, "[m, n, k, fraction]",
+                 "share of the " + d + " peak by GEMM shape (m tokens, n outputs, k depth)"});
   return s;
 }
 
@@ -94,6 +118,31 @@ std::optional<Confidence> parse_confidence(std::string_view s) {
   if (s == "medium") return Confidence::Medium;
   if (s == "low") return Confidence::Low;
   return std::nullopt;
+}
+
+// A curve: rows of positive numbers of one length; the last column is a fraction in (0, 1] when
+// `fractions`. Rows are sorted by their leading columns so lookups can interpolate.
+std::vector<std::vector<double>> parse_points(const toml::node& v, const std::string& path, const std::string& origin,
+                                              bool fractions) {
+  const toml::array* rows = v.as_array();
+  DB_CHECK(rows && !rows->empty(), "[profile] {}: {} must be a non-empty list of number rows", origin, path);
+  std::vector<std::vector<double>> out;
+  for (const auto& r : *rows) {
+    const toml::array* cells = r.as_array();
+    DB_CHECK(cells && !cells->empty(), "[profile] {}: {} must be a list of number rows", origin, path);
+    std::vector<double> row;
+    for (const auto& c : *cells) {
+      const auto d = c.value<double>();
+      DB_CHECK(c.is_number() && d && std::isfinite(*d) && *d > 0, "[profile] {}: {} has a cell that is not a positive number",
+               origin, path);
+      row.push_back(*d);
+    }
+    DB_CHECK(out.empty() || row.size() == out[0].size(), "[profile] {}: {} rows differ in length", origin, path);
+    if (fractions) DB_CHECK(row.back() <= 1, "[profile] {}: {} has an efficiency above 1 ({})", origin, path, row.back());
+    out.push_back(std::move(row));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // Parses `{ value, source, confidence, note }` for the field at `path`, checked against the schema.
@@ -117,6 +166,8 @@ Field parse_field(const toml::table& t, const std::string& path, const std::stri
   } else if (spec->kind == FieldKind::Text) {
     DB_CHECK(v.is_string(), "[profile] {}: {} must be a string", origin, path);
     f.value = *v.value<std::string>();
+  } else if (spec->kind == FieldKind::Points) {
+    f.value = parse_points(v, path, origin, spec->unit.ends_with("fraction]"));
   } else {
     const toml::array* a = v.as_array();
     DB_CHECK(a, "[profile] {}: {} must be a list of strings", origin, path);
@@ -281,9 +332,28 @@ const std::vector<DeviceProfile>& catalogue() {
 }
 
 const DeviceProfile* find_profile(std::string_view id) {
+  if (id == "host") return host_profile();
   for (const auto& p : catalogue())
     if (p.id == id) return &p;
   return nullptr;
+}
+
+std::filesystem::path host_profile_path() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  std::filesystem::path dir = xdg && *xdg ? std::filesystem::path(xdg)
+                              : home && *home ? std::filesystem::path(home) / ".cache"
+                                              : std::filesystem::temp_directory_path();
+  return dir / "drawbridge" / "host.toml";
+}
+
+const DeviceProfile* host_profile() {
+  static const std::optional<DeviceProfile> host = []() -> std::optional<DeviceProfile> {
+    const auto path = host_profile_path();
+    if (!std::filesystem::exists(path)) return std::nullopt;
+    return load_profile(path);
+  }();
+  return host ? &*host : nullptr;
 }
 
 }  // namespace db::perf

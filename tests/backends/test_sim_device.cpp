@@ -176,6 +176,72 @@ TEST(SimDevice, F16WeightsRunAsBf16WhereTheChipLacksF16) {
   EXPECT_NE(on_chip, run(*cpu, DType::F16, w.data()));
 }
 
+// Issue 7: an int8 chip without a q4_0 kernel computes q4_0 weights as the q8_0 blocks its runtime
+// would unpack them into at load: its numbers, not the host's q4_0 ones.
+TEST(SimDevice, BlockFormatsTheChipLacksAreDequantizedOnLoad) {
+  const int64_t K = 256, N = 8;
+  std::vector<float> wf(static_cast<size_t>(K * N)), x(static_cast<size_t>(K));
+  for (size_t i = 0; i < wf.size(); ++i) wf[i] = 0.05f * float(int(i % 23) - 11);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0f - 0.003f * float(i);
+  std::vector<char> q4(make_tensor("w", DType::Q4_0, {K, N, 1, 1}).nbytes());
+  dtype_info(DType::Q4_0).from_float(wf.data(), q4.data(), K * N);
+  std::vector<float> unpacked(wf.size());
+  dtype_info(DType::Q4_0).to_float(q4.data(), unpacked.data(), K * N);
+  std::vector<char> q8(make_tensor("w", DType::Q8_0, {K, N, 1, 1}).nbytes());
+  dtype_info(DType::Q8_0).from_float(unpacked.data(), q8.data(), K * N);
+  auto run = [&](Device& d, DType wt, void* wdata) {
+    Graph g;
+    Tensor w = make_tensor("w", wt, {K, N, 1, 1});
+    w.data = wdata;
+    Tensor xt = make_tensor("x", DType::F32, {K, 1, 1, 1});
+    xt.data = x.data();
+    const int y = g.add(Op::MatMul, make_tensor("y", DType::F32, {N, 1, 1, 1}), {g.leaf(w), g.leaf(xt), -1});
+    d.compute(g);
+    const float* out = g.node(y).out.as<float>();
+    return std::vector<float>(out, out + N);
+  };
+  register_builtin_devices();
+  auto cpu = Registry::global().create("cpu", DeviceOptions{1});
+  auto ascend = sim("ascend-910b2");
+  const auto on_chip = run(*ascend, DType::Q4_0, q4.data());
+  EXPECT_EQ(on_chip, run(*cpu, DType::Q8_0, q8.data()));
+  EXPECT_NE(on_chip, run(*cpu, DType::Q4_0, q4.data()));
+}
+
+TEST(SimDevice, DequantizingOnLoadIsChargedToMemoryAndStated) {
+  const perf::DeviceProfile tiny = perf::parse_profile(R"(
+id = "tiny8"
+name = "Tiny8"
+vendor = "Test"
+[compute]
+native_dtypes = { value = ["int8"], source = "test", confidence = "high" }
+[memory]
+capacity_gib = { value = 0.0013, source = "test", confidence = "high" }
+)", "tiny8.toml");
+  const auto d = make_sim_device(tiny, DeviceOptions{1});
+  // ~0.8 MiB of q4_0 weights become ~1.4 MiB of q8_0 on load: over the 1.33 MiB of this chip.
+  const auto m = Model::meta(llama(2, 256, 512, 4, 4, 512), DType::Q4_0);
+  const std::string msg = error_of([&] { place(*m, *d, 16); });
+  EXPECT_NE(msg.find("the model does not fit"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("from dequantizing block formats the chip lacks on load"), std::string::npos) << msg;
+  // The explain note states the cost.
+  const KvCache cache(m->config(), 16, DType::F16, /*allocate=*/false);
+  const ForwardGraph fg = build_forward(*m, cache, 1, 0, true);
+  const std::string note = load_notes(tiny, fg.graph);
+  EXPECT_NE(note.find("dequantized on load"), std::string::npos) << note;
+  EXPECT_NE(note.find("(+"), std::string::npos) << note;
+  // Why per op names the conversion and its bits per weight (asked of a chip where the model fits).
+  std::string why;
+  const auto ascend = sim("ascend-910b2");
+  for (const Node& n : fg.graph.nodes())
+    if (n.op == Op::MatMul) {
+      why.clear();
+      EXPECT_EQ(ascend->supports(fg.graph, n, &why), Support::Emulated);
+      EXPECT_NE(why.find("block format not native on the Ascend 910B2: dequantized on load to q8_0 (8.5 bits per weight)"), std::string::npos) << why;
+      break;
+    }
+}
+
 TEST(SimDevice, OpsMatrixDocIsCurrent) {
   const auto path = std::filesystem::path(DRAWBRIDGE_SOURCE_DIR) / "docs" / "ops.md";
   std::ifstream in(path);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "drawbridge/builder.h"
+#include "drawbridge/error.h"
 #include "drawbridge/model.h"
 #include "perf/cost_model.h"
 #include "test_util.h"
@@ -175,6 +176,127 @@ TEST(CostModel, SevenBillionDecodeStepIsWeightBound) {
   EXPECT_TRUE(e.unknowns.empty());
   EXPECT_GT(e.seconds, weights / p.bandwidth());
   EXPECT_LT(e.seconds, 1.3 * weights / (p.bandwidth() * 0.80));
+}
+
+}  // namespace
+}  // namespace db::perf
+
+namespace db::perf {
+namespace {
+
+const char* kCurveProfile = R"(
+id = "curved"
+name = "Curved"
+vendor = "Test"
+[compute]
+native_dtypes = { value = ["f16", "q4_0"], source = "t", confidence = "high" }
+peak_tflops.f16 = { value = 1, source = "t", confidence = "high" }
+[memory]
+bandwidth_gbps = { value = 100, source = "t", confidence = "high" }
+[calibration]
+memory_efficiency_by_bytes = { value = [[1048576, 1.0], [1024, 0.1]], source = "t", confidence = "high" }
+[calibration.gemm_shape_efficiency]
+f16 = { value = [[1, 2048, 2048, 0.01], [16, 2048, 2048, 0.16], [512, 2048, 2048, 1.0], [1, 256, 2048, 0.005], [512, 256, 2048, 0.5]], source = "t", confidence = "high" }
+)";
+
+TEST(CostModelCurves, GemmShapeCurveInterpolatesOverTokensAtTheNearestMatrix) {
+  const CostModel m(parse_profile(kCurveProfile, "curved.toml"));
+  EXPECT_DOUBLE_EQ(m.gemm_efficiency("f16", 1, 2048, 2048), 0.01);
+  EXPECT_DOUBLE_EQ(m.gemm_efficiency("f16", 512, 2048, 2048), 1.0);
+  EXPECT_NEAR(m.gemm_efficiency("f16", 4, 2048, 2048), 0.085, 1e-12);  // halfway in log m from 1 to 16
+  EXPECT_DOUBLE_EQ(m.gemm_efficiency("f16", 4096, 2048, 2048), 1.0);   // clamped beyond the grid
+  EXPECT_DOUBLE_EQ(m.gemm_efficiency("f16", 512, 200, 2048), 0.5);     // nearest (n, k) is 256 × 2048
+  EXPECT_DOUBLE_EQ(m.gemm_efficiency("f16", 512, 4096, 4096), 1.0);    // nearest is 2048 × 2048
+  // No curve for a format: the scalar efficiency (absent = 1, a roofline).
+  EXPECT_DOUBLE_EQ(m.gemm_efficiency("q4_0", 1, 2048, 2048), 1.0);
+}
+
+TEST(CostModelCurves, OpsAreChargedFromTheCurvesNotARoofline) {
+  const CostModel m(parse_profile(kCurveProfile, "curved.toml"));
+  Graph g;
+  const int w = g.leaf(make_tensor("w", DType::F16, {2048, 2048, 1, 1}));
+  const int x = g.leaf(make_tensor("x", DType::F32, {2048, 1, 1, 1}));
+  const int y = g.add(Op::MatMul, make_tensor("y", DType::F32, {2048, 1, 1, 1}), {w, x, -1});
+  const OpEstimate e = m.estimate(g, g.node(y));
+  // compute: 2·2048² FLOP at 1 TFLOP/s × 0.01, far above the streaming time of 8 MiB at 100 GB/s.
+  EXPECT_NEAR(e.compute_s, 2.0 * 2048 * 2048 / 1e10, 1e-12);
+  EXPECT_TRUE(e.compute_bound);
+  EXPECT_DOUBLE_EQ(m.memory_efficiency(1024), 0.1);
+  EXPECT_DOUBLE_EQ(m.memory_efficiency(4 << 20), 1.0);
+  EXPECT_NEAR(m.memory_efficiency(32768), 0.55, 1e-12);  // halfway in log bytes
+}
+
+TEST(CostModelCurves, BadCurvesAreRejectedWithTheField) {
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_profile(text, "bad.toml");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string head = "id = \"b\"\nname = \"B\"\nvendor = \"T\"\n[compute]\nnative_dtypes = { value = [\"f16\"], "
+                           "source = \"t\", confidence = \"high\" }\n[calibration.gemm_shape_efficiency]\n";
+  EXPECT_NE(error_of(head + "f16 = { value = [[1, 2, 3, 1.5]], source = \"t\", confidence = \"high\" }")
+                .find("efficiency above 1"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "f16 = { value = [[1, 2, 3, 0.5], [1, 2]], source = \"t\", confidence = \"high\" }")
+                .find("rows differ in length"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "f16 = { value = [[1, -2, 3, 0.5]], source = \"t\", confidence = \"high\" }")
+                .find("not a positive number"),
+            std::string::npos);
+}
+
+// Issue 7: a block format the chip has no kernel for is dequantized on load, never run as native.
+TEST(CostModelBlockFormats, NonNativeBlockFormatsAreDequantizedOnLoadOrRefused) {
+  const DeviceProfile& ascend = *find_profile("ascend-910b2");  // int8 cube: q8_0 is native
+  EXPECT_EQ(matmul_path(ascend, DType::Q8_0).kind, PathKind::Native);
+  EXPECT_FALSE(matmul_path(ascend, DType::Q8_0).load_as);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                  DType::Q5_K, DType::Q6_K, DType::IQ4_NL}) {
+    const ComputePath p = matmul_path(ascend, t);
+    EXPECT_EQ(p.kind, PathKind::Emulated) << dtype_name(t);
+    ASSERT_TRUE(p.load_as) << dtype_name(t);
+    EXPECT_EQ(*p.load_as, DType::Q8_0);
+    EXPECT_NE(p.why.find("dequantized on load to q8_0"), std::string::npos) << p.why;
+  }
+  // A float-only chip unpacks to its 16-bit format; a chip with no matrix format refuses.
+  const DeviceProfile fp = parse_profile(R"(
+id = "fp"
+name = "FP"
+vendor = "T"
+[compute]
+native_dtypes = { value = ["bf16"], source = "t", confidence = "high" }
+)", "fp.toml");
+  EXPECT_EQ(*matmul_path(fp, DType::Q4_K).load_as, DType::BF16);
+  EXPECT_EQ(*matmul_path(fp, DType::Q8_0).load_as, DType::BF16);
+  const DeviceProfile none = parse_profile(R"(
+id = "none"
+name = "None"
+vendor = "T"
+[compute]
+native_dtypes = { value = ["int16"], source = "t", confidence = "high" }
+)", "none.toml");
+  const ComputePath refused = matmul_path(none, DType::Q4_0);
+  EXPECT_EQ(refused.kind, PathKind::Refused);
+  EXPECT_NE(refused.why.find("no matrix format to unpack q4_0 blocks into"), std::string::npos) << refused.why;
+  // A stack that lists the block format (the calibrated host) computes it as it is.
+  const DeviceProfile host = parse_profile(kCurveProfile, "curved.toml");
+  EXPECT_EQ(matmul_path(host, DType::Q4_0).kind, PathKind::Native);
+  EXPECT_EQ(matmul_path(host, DType::Q4_0).used, "q4_0");
+  EXPECT_EQ(*matmul_path(host, DType::Q6_K).load_as, DType::F16);
+}
+
+// Costed without running (the planner's view), q4_K weights on an int8 chip move q8_0's bytes.
+TEST(CostModelBlockFormats, DequantizedWeightsAreChargedAtTheirLoadedSize) {
+  const CostModel model(*find_profile("ascend-910b2"));
+  auto [gk, yk] = gemm(DType::Q4_K, 4096, 4096, 1);
+  auto [g8, y8] = gemm(DType::Q8_0, 4096, 4096, 1);
+  const OpEstimate k = model.estimate(gk, gk.node(yk));
+  const OpEstimate q8 = model.estimate(g8, g8.node(y8));
+  EXPECT_DOUBLE_EQ(k.bytes, q8.bytes);
+  EXPECT_DOUBLE_EQ(k.seconds, q8.seconds);
 }
 
 }  // namespace

@@ -14,6 +14,12 @@
 
 namespace db {
 
+size_t loaded_bytes(const Tensor& t, DType as) {
+  Tensor out = t;
+  out.dtype = as;
+  return out.nbytes();
+}
+
 namespace {
 
 std::string human_bytes(double b) {
@@ -68,6 +74,7 @@ class SimDevice final : public Device {
   const DeviceProps& props() const override { return props_; }
   int n_threads() const override { return backend_.n_threads(); }
   const SimClock& clock() const { return clock_; }
+  void reset_clock() { clock_.reset(); }
 
   // A graph whose weights and KV cache exceed the chip's memory is refused outright (by throwing):
   // no placement of its ops can make it fit.
@@ -81,7 +88,7 @@ class SimDevice final : public Device {
       case Op::View:
       case Op::Embed:  // a row gather: the table is only read
         return Support::Native;
-      case Op::MatMul:
+      case Op::MatMul:  // a block format the chip lacks: load_notes() states the memory it costs
         return from_path(perf::matmul_path(p, g.node(n.src[0]).out.dtype), why);
       case Op::KvStore:
       case Op::Attention:
@@ -111,6 +118,7 @@ class SimDevice final : public Device {
 
   void check_fits(const Graph& g) const;
   void convert_weights(Graph& g);
+  DType load_dtype(const Graph& g, int leaf) const;
   const void* converted(const Tensor& t, DType to);
 
   DeviceProps props_;
@@ -129,21 +137,15 @@ void SimDevice::check_fits(const Graph& g) const {
   if (fits_checked_ == std::make_pair(g.nodes().size(), leaf_bytes)) return;
   const uint64_t capacity = model_.profile().memory_bytes();
   if (capacity == 0) return;  // unknown memory: nothing to enforce
-  std::set<int> kv;
-  for (const Node& n : g.nodes())
-    if (n.op == Op::KvStore || n.op == Op::Attention) kv.insert(n.src[1]);
-  // Leaves are deduplicated by name: a tied embedding appears twice but is stored once.
-  std::set<std::string> seen;
-  double weights = 0, cache = 0;
-  for (size_t i = 0; i < g.nodes().size(); ++i) {
-    const Node& n = g.nodes()[i];
-    if (n.op != Op::Leaf || !seen.insert(n.out.name).second) continue;
-    (kv.count(int(i)) ? cache : weights) += double(n.out.nbytes());
-  }
-  DB_CHECK(weights + cache <= double(capacity),
-           "[{}] the model does not fit: weights {} + KV cache {} = {} > {} of device memory ({})", props_.id,
-           human_bytes(weights), human_bytes(cache), human_bytes(weights + cache), human_bytes(double(capacity)),
-           model_.profile().name);
+  const LoadFootprint f = load_footprint(model_.profile(), g);
+  const std::string dequantized =
+      f.dequantized_extra > 0 ? fmt::format(" (of which {} from dequantizing block formats the chip lacks on load)",
+                                            human_bytes(f.dequantized_extra))
+                              : "";
+  DB_CHECK(f.weights + f.cache <= double(capacity),
+           "[{}] the model does not fit: weights {} + KV cache {} = {} > {} of device memory ({}){}", props_.id,
+           human_bytes(f.weights), human_bytes(f.cache), human_bytes(f.weights + f.cache), human_bytes(double(capacity)),
+           model_.profile().name, dequantized);
   fits_checked_ = {g.nodes().size(), leaf_bytes};
 }
 
@@ -154,8 +156,10 @@ void SimDevice::convert_weights(Graph& g) {
     if (n.op != Op::MatMul && n.op != Op::Embed) continue;
     Node& w = g.node(n.src[0]);
     const perf::ComputePath path = perf::matmul_path(model_.profile(), w.out.dtype);
-    if (!perf::swaps_16bit(path) || w.op != Op::Leaf || !w.out.is_contiguous()) continue;
-    const DType to = path.used == "f16" ? DType::F16 : DType::BF16;
+    if (w.op != Op::Leaf || !w.out.is_contiguous() || w.out.is_meta()) continue;
+    if (n.op == Op::Embed && !perf::swaps_16bit(path)) continue;  // a row gather reads blocks as stored
+    if (!perf::swaps_16bit(path) && !path.load_as) continue;
+    const DType to = path.load_as ? *path.load_as : path.used == "f16" ? DType::F16 : DType::BF16;
     w.out.data = const_cast<void*>(converted(w.out, to));
     w.out.dtype = to;
     set_contiguous_strides(w.out);
@@ -168,13 +172,54 @@ const void* SimDevice::converted(const Tensor& t, DType to) {
     const int64_t n = t.nelements();
     std::vector<float> floats(static_cast<size_t>(n));
     dtype_info(t.dtype).to_float(t.data, floats.data(), n);
-    buf.resize(size_t(n) * 2);
+    Tensor out = t;
+    out.dtype = to;
+    buf.resize(out.nbytes());
     dtype_info(to).from_float(floats.data(), buf.data(), n);
   }
   return buf.data();
 }
 
 }  // namespace
+
+LoadFootprint load_footprint(const perf::DeviceProfile& profile, const Graph& g) {
+  std::set<int> kv;
+  for (const Node& n : g.nodes())
+    if (n.op == Op::KvStore || n.op == Op::Attention) kv.insert(n.src[1]);
+  // The dtype each weight has once loaded: a block format the chip lacks is dequantized.
+  std::map<int, DType> load_as;
+  for (const Node& n : g.nodes())
+    if (n.op == Op::MatMul)
+      if (const auto path = perf::matmul_path(profile, g.node(n.src[0]).out.dtype); path.load_as)
+        load_as[n.src[0]] = *path.load_as;
+  LoadFootprint f;
+  // Leaves are deduplicated by name: a tied embedding appears twice but is stored once.
+  std::set<std::string> seen;
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    const Node& n = g.nodes()[i];
+    if (n.op != Op::Leaf || !seen.insert(n.out.name).second) continue;
+    const double stored = double(n.out.nbytes());
+    if (kv.count(int(i))) {
+      f.cache += stored;
+      continue;
+    }
+    const auto it = load_as.find(int(i));
+    const double loaded = it == load_as.end() ? stored : double(loaded_bytes(n.out, it->second));
+    f.weights += loaded;
+    f.dequantized_extra += loaded - stored;
+    if (it != load_as.end()) f.dequantized_tensors += 1;
+  }
+  return f;
+}
+
+std::string load_notes(const perf::DeviceProfile& profile, const Graph& g) {
+  const LoadFootprint f = load_footprint(profile, g);
+  if (f.dequantized_tensors == 0) return "";
+  return fmt::format("sim:{}: {} weight tensor(s) in block formats the {} lacks are dequantized on load: "
+                     "weights {} instead of {} (+{})\n",
+                     profile.id, f.dequantized_tensors, profile.name, human_bytes(f.weights),
+                     human_bytes(f.weights - f.dequantized_extra), human_bytes(f.dequantized_extra));
+}
 
 void SimClock::charge(const perf::GraphEstimate& e, int n_tokens) {
   seconds_ += e.seconds;
@@ -214,6 +259,10 @@ std::unique_ptr<Device> make_sim_device(const perf::DeviceProfile& profile, cons
   return std::make_unique<SimDevice>(profile, std::max(1, options.n_threads));
 }
 
+void reset_sim_clock(Device& device) {
+  if (auto* sim = dynamic_cast<SimDevice*>(&device)) sim->reset_clock();
+}
+
 const SimClock* sim_clock(const Device& device) {
   const auto* sim = dynamic_cast<const SimDevice*>(&device);
   return sim ? &sim->clock() : nullptr;
@@ -223,7 +272,7 @@ std::string format_op_profile(const SimClock& clock) {
   std::vector<SimOpTotals> rows = clock.ops();
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
   std::string out = fmt::format("{:<10} {:<16} {:<16} {:<7} {:>12} {:>12} {:<8} {:>12} {:>6}\n", "op", "name",
-                                "shape", "format", "FLOPs", "bytes", "bound", "modeled µs", "share");
+                                "shape", "dtype", "FLOPs", "bytes", "bound", "modeled µs", "share");
   const double total = clock.seconds() > 0 ? clock.seconds() : 1;
   for (const auto& r : rows)
     out += fmt::format("{:<10} {:<16} {:<16} {:<7} {:>12.4g} {:>12.4g} {:<8} {:>12.1f} {:>5.1f}%\n", r.op, r.name,

@@ -49,6 +49,21 @@ struct ModeledSpeed {
 };
 ModeledSpeed modeled_speed(const SimClock& clock, int n_prompt);
 
+// What a graph's leaves occupy on the chip once loaded (bytes).
+struct LoadFootprint {
+  double weights = 0;            // after dequantizing block formats the chip lacks
+  double cache = 0;              // KV cache
+  double dequantized_extra = 0;  // of `weights`, what dequantizing on load added
+  int dequantized_tensors = 0;
+};
+LoadFootprint load_footprint(const perf::DeviceProfile& profile, const Graph& g);
+// Bytes of tensor t once converted to dtype `as`.
+size_t loaded_bytes(const Tensor& t, DType as);
+// One line for --explain when weights are dequantized on load (their memory cost), else "".
+std::string load_notes(const perf::DeviceProfile& profile, const Graph& g);
+// Clears the modeled clock of a virtual device (no-op for other devices).
+void reset_sim_clock(Device& device);
+
 // A virtual device for a profile (the registry creates them as "sim:<profile id>").
 std::unique_ptr<Device> make_sim_device(const perf::DeviceProfile& profile, const DeviceOptions& options);
 // The modeled clock of a virtual device; null for any other device.
