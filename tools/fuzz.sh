@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(gguf tokenizer)
+((${#targets[@]})) || targets=(gguf tokenizer csv profile)
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
 declare -A sources=(
   [gguf]="src/formats/*.cpp src/core/*.cpp"
   [tokenizer]="src/llm/tokenizer*.cpp src/llm/unicode*.cpp src/formats/*.cpp src/core/*.cpp"
+  [csv]="src/formats/csv.cpp"
+  [profile]="src/perf/device_profile.cpp"
 )
 export DRAWBRIDGE_SHARED=${DRAWBRIDGE_SHARED:-$(pwd)/../shared}
 for t in "${targets[@]}"; do

@@ -168,6 +168,21 @@ void check_dtypes(const DeviceProfile& p, const std::string& origin) {
              "[profile] {}: compute.native_dtypes names '{}' (known: {})", origin, d, fmt::join(known, ", "));
 }
 
+// Checks made before toml++ sees the text. The size bounds what parsing allocates. Control bytes
+// are invalid TOML anyway, and toml++ 3.3 reaches an internal assumption (undefined behaviour in a
+// release build) on a NUL in a table header (found by fuzz_profile), so they never reach it.
+void check_text(std::string_view text, const std::string& origin) {
+  DB_CHECK(text.size() <= kMaxProfileBytes, "[profile] {}: {} bytes, more than the {} a profile may have", origin,
+           text.size(), kMaxProfileBytes);
+  int line = 1;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') ++line;
+    else if ((u < 0x20 && c != '\t' && c != '\r') || u == 0x7f)
+      fail("[profile] {}: line {}: control character 0x{:02x} (TOML allows only tab and line ends)", origin, line, u);
+  }
+}
+
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   DB_CHECK(in, "[profile] {}: cannot read the file", file.string());
@@ -190,9 +205,14 @@ std::vector<DeviceProfile> load_catalogue() {
   for (size_t i = 0; i < kEmbeddedProfileCount; ++i)
     all.push_back(parse_profile(kEmbeddedProfiles[i].text, std::string("built-in data/devices/") + kEmbeddedProfiles[i].file));
   if (const char* dir = std::getenv("DRAWBRIDGE_DEVICES_DIR"); dir && *dir) {
+    // error_code overloads: a missing or unreadable directory is the user's one-line error, not a
+    // std::filesystem exception.
+    std::error_code ec;
     std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-      if (e.path().extension() == ".toml") files.push_back(e.path());
+    std::filesystem::directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".toml") files.push_back(it->path());
+    DB_CHECK(!ec, "[profile] DRAWBRIDGE_DEVICES_DIR={}: cannot list the directory: {}", dir, ec.message());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) add_or_replace(all, load_profile(f));
   }
@@ -252,6 +272,7 @@ Confidence DeviceProfile::weakest(const std::vector<std::string>& paths) const {
 }
 
 DeviceProfile parse_profile(std::string_view toml_text, const std::string& origin) {
+  check_text(toml_text, origin);
   toml::table t;
   try {
     t = toml::parse(toml_text, origin);

@@ -131,5 +131,17 @@ TEST(DeviceProfile, FileNameMustMatchId) {
   }
 }
 
+// Found by fuzz_profile: a NUL in a table header broke an internal assumption of toml++ 3.3 (undefined
+// behaviour in release builds). Control bytes and oversized texts are now refused before toml++.
+TEST(DeviceProfile, ControlBytesAndOversizedTextsAreRefusedBeforeToml) {
+  EXPECT_EQ(expect_error(std::string(kMinimal) + "[\0\0memory]\n"),
+            "[profile] bad.toml: line 7: control character 0x00 (TOML allows only tab and line ends)");
+  EXPECT_NE(expect_error(std::string("id = \"a\x01\"\n")).find("line 1: control character 0x01"), std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "# " + std::string(kMaxProfileBytes, 'x') + "\n")
+                .find("more than the 1048576 a profile may have"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_profile(std::string(kMinimal) + "#\ttab and CRLF\r\n", "ok.toml"));
+}
+
 }  // namespace
 }  // namespace db::perf
