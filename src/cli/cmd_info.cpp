@@ -127,7 +127,8 @@ void print_summary(const gguf::File& f, int64_t ctx) {
 
 void run_info(const InfoArgs& a) {
   DB_CHECK(!a.path.empty(), "[info] a model file is required: drawbridge info MODEL.gguf");
-  DB_CHECK(a.ctx >= 0, "[info] --ctx must be positive (got {})", a.ctx);
+  // The largest context a session accepts; also keeps the KV-cache estimate from overflowing.
+  DB_CHECK(a.ctx >= 0 && a.ctx <= (1 << 24), "[info] --ctx {} must be in 0..16777216", a.ctx);
   const auto file = gguf::File::open(a.path);
   fmt::print("{}: GGUF v{}, {}, {} tensors, {} metadata keys, alignment {}\n", a.path, file->version(),
              human_bytes(file->file_size()), file->tensors().size(), file->metadata().size(),

@@ -1,7 +1,8 @@
 // Bad input through the real `drawbridge` binary, table-driven: malformed GGUF files, absurd flags,
 // unknown devices and broken device profiles. Every case must exit non-zero with exactly one stderr
 // line naming the problem, finish within a timeout, and stay under a memory bound: peak RSS at most
-// the RSS of `drawbridge --version` plus 8 x the input file's size plus 64 MiB (docs/testing.md).
+// the RSS of `drawbridge --version` plus 16 x the input file's size plus 64 MiB (docs/testing.md).
+// Under AddressSanitizer (whose quarantine and redzones change RSS) the bound is not checked.
 // Needs nothing from ../shared: the model is made with `drawbridge synth`.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,6 +17,8 @@
 #include <functional>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "drawbridge/gguf.h"
 #include "test_util.h"
 
@@ -25,7 +28,20 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kTimeoutSeconds = 30;
-constexpr long kSlackKiB = 64 * 1024;  // documented bound on top of the baseline and 8 x file size
+constexpr long kSlackKiB = 64 * 1024;  // documented bound on top of the baseline and 16 x file size
+constexpr long kPerFileByte = 16;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+#else
+constexpr bool kRssMeaningful = true;
+#endif
 
 struct Outcome {
   int exit_code = -1;  // -1: killed by a signal
@@ -164,8 +180,13 @@ class CliBadInput : public ::testing::Test {
     EXPECT_GT(o.exit_code, 0) << o.err;
     EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << "stderr: " << o.err;
     EXPECT_NE(o.err.find(c.expect), std::string::npos) << "stderr: " << o.err;
-    const long file_kib = c.input.empty() ? 0 : long(fs::file_size(c.input) / 1024);
-    EXPECT_LE(o.max_rss_kib, baseline_kib_ + 8 * file_kib + kSlackKiB)
+    expect_rss_bounded(o, c.input);
+  }
+
+  static void expect_rss_bounded(const Outcome& o, const fs::path& input) {
+    if (!kRssMeaningful) return;
+    const long file_kib = input.empty() ? 0 : long(fs::file_size(input) / 1024);
+    EXPECT_LE(o.max_rss_kib, baseline_kib_ + kPerFileByte * file_kib + kSlackKiB)
         << "peak RSS " << o.max_rss_kib << " KiB, baseline " << baseline_kib_ << " KiB, file " << file_kib << " KiB";
   }
 
@@ -236,17 +257,72 @@ TEST_F(CliBadInput, MalformedGgufStructure) {
   for (const auto& [name, bytes, expect] : cases) check_model(name, file("bad.gguf", bytes), expect);
 }
 
-// Rewrites the good model with a changed vocabulary (the Writer keeps everything else as it was).
-fs::path with_tokens(const fs::path& good, const fs::path& out, const std::function<void(std::vector<std::string>&)>& edit) {
+// Valid files made of nothing but the cheapest metadata: the most bookkeeping per file byte the
+// reader can be made to build (each case ~10x its size in RSS when measured). `info` accepts them;
+// `run` refuses them; both stay within the bound.
+TEST_F(CliBadInput, WorstCaseMetadataStaysBounded) {
+  constexpr uint64_t kBytes = 8 << 20;
+  Raw i8;  // one array of 1-byte integers, each widened to int64
+  i8.header(0, 1).str("a").u32(9).u32(1).u64(kBytes).zeros(kBytes);
+  Raw strings;  // one array of empty strings, 8 bytes each in the file, a std::string in memory
+  strings.header(0, 1).str("a").u32(9).u32(kString).u64(kBytes / 8).zeros(kBytes);
+  Raw kvs;  // as many distinct keys with u8 values as fit
+  std::string body;
+  uint64_t n_kv = 0;
+  for (; body.size() < kBytes; ++n_kv) {
+    Raw e;
+    e.str(fmt::format("{:x}", n_kv)).u32(0).b.push_back('\1');
+    body += e.b;
+  }
+  kvs.header(0, n_kv).b += body;
+  Raw tensors;  // as many 1-byte tensors as fit, each in its own aligned slot
+  uint64_t n_t = kBytes / 48;
+  Raw infos;
+  for (uint64_t i = 0; i < n_t; ++i) infos.tensor(fmt::format("{:x}", i), {}, 24, i);  // i8, 0 dims
+  tensors.header(n_t, 1).str("general.alignment").u32(4).u32(1).b += infos.b;
+  tensors.zeros(n_t);
+  for (const auto& [name, raw] : {std::pair{"i8 array", &i8}, {"string array", &strings}, {"many keys", &kvs},
+                                   {"many tensors", &tensors}}) {
+    SCOPED_TRACE(name);
+    const fs::path p = file("worst.gguf", raw->b);
+    const Outcome info = run_cli({"info", p.string()});
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    expect_rss_bounded(info, p);
+    check({std::string(name) + " (run)", {"run", "-m", p.string(), "-p", "hi"}, "[model]", p});
+  }
+}
+
+// Rewrites the good model with `edit` applied to its metadata (the Writer keeps the rest as it was).
+fs::path rewrite(const fs::path& good, const fs::path& out, const std::function<void(gguf::Writer&)>& edit) {
   auto f = gguf::File::open(good.string());
   gguf::Writer w;
   for (const auto& kv : f->metadata()) w.set(kv.key, kv.value);
-  std::vector<std::string> tokens = *f->get_string_array("tokenizer.ggml.tokens");
-  edit(tokens);
-  w.set("tokenizer.ggml.tokens", gguf::Value::str_array(tokens));
+  edit(w);
   for (const auto& t : f->tensors()) w.add_tensor(t.tensor, t.tensor.data);
   w.write(out.string());
   return out;
+}
+
+fs::path with_tokens(const fs::path& good, const fs::path& out, const std::function<void(std::vector<std::string>&)>& edit) {
+  std::vector<std::string> tokens = *gguf::File::open(good.string())->get_string_array("tokenizer.ggml.tokens");
+  edit(tokens);
+  return rewrite(good, out, [&](gguf::Writer& w) { w.set("tokenizer.ggml.tokens", gguf::Value::str_array(tokens)); });
+}
+
+// Hyperparameters that disagree with the tensors must fail before anything is sized from them.
+TEST_F(CliBadInput, HyperparametersOutOfProportion) {
+  const auto set = [&](const std::string& name, const std::string& key, uint32_t value) {
+    return rewrite(*good_, *dir_ / (name + ".gguf"), [&](gguf::Writer& w) { w.set(key, gguf::Value::u32(value)); });
+  };
+  const auto run = [](const std::string& name, const fs::path& p, const std::string& expect) {
+    check({name, {"run", "-m", p.string(), "-p", "hi", "-n", "1"}, expect, p});
+  };
+  run("16 million layers", set("layers", "llama.block_count", 16000000), "block_count");
+  run("2^31 - 1 layers", set("layers2", "llama.block_count", 0x7fffffff), "block_count");
+  run("huge embedding", set("embd", "llama.embedding_length", 16000000), "token_embd.weight");
+  run("huge feed-forward", set("ff", "llama.feed_forward_length", 16000000), "ffn_gate");
+  run("huge head count", set("heads", "llama.attention.head_count", 16000000), "head");
+  check({"info --ctx beyond any session", {"info", good_->string(), "--ctx", "4611686018427387904"}, "--ctx", *good_});
 }
 
 // `run` loads the tokenizer and must refuse these; `info` only shows the metadata, so it may not.
