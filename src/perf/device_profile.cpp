@@ -183,6 +183,61 @@ void check_text(std::string_view text, const std::string& origin) {
   }
 }
 
+// toml++ recurses once per level of key nesting and overflows the stack on a few hundred thousand
+// levels (`a.a.a....a = 1`), with no limit of its own for dotted keys and table headers. Keys and
+// headers never span lines, so counting the dots outside strings and comments on each line bounds
+// the depth: at most two lines (a header and a key) add up, plus toml++'s own limit of 256 for
+// nested inline tables and arrays. Profiles need 3 dots on a line.
+constexpr int kMaxDotsPerLine = 32;
+
+void check_key_depth(std::string_view text, const std::string& origin) {
+  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } in = In::Code;
+  int line = 1, dots = 0;
+  const auto at = [&](size_t i, std::string_view s) { return text.substr(i, s.size()) == s; };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+      if (in != In::MultiBasic && in != In::MultiLiteral) in = In::Code;  // toml++ rejects an open string here
+      continue;
+    }
+    switch (in) {
+      case In::Code:
+        if (c == '#') in = In::Comment;
+        else if (at(i, "\"\"\"")) in = In::MultiBasic, i += 2;
+        else if (at(i, "'''")) in = In::MultiLiteral, i += 2;
+        else if (c == '"') in = In::Basic;
+        else if (c == '\'') in = In::Literal;
+        else if (c == '.' && ++dots > kMaxDotsPerLine)
+          fail("[profile] {}: line {}: more than {} dots outside strings (keys nest too deep)", origin, line,
+               kMaxDotsPerLine);
+        break;
+      case In::Basic:
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        else if (c == '"') in = In::Code;
+        break;
+      case In::Literal:
+        if (c == '\'') in = In::Code;
+        break;
+      case In::MultiBasic:
+      case In::MultiLiteral: {
+        const char q = in == In::MultiBasic ? '"' : '\'';
+        if (q == '"' && c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+          ++i;
+        } else if (at(i, std::string(3, q))) {  // a closing delimiter may carry up to two more quotes
+          i += 2;
+          for (int extra = 0; extra < 2 && i + 1 < text.size() && text[i + 1] == q; ++extra) ++i;
+          in = In::Code;
+        }
+        break;
+      }
+      case In::Comment:
+        break;
+    }
+  }
+}
+
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   DB_CHECK(in, "[profile] {}: cannot read the file", file.string());
@@ -273,6 +328,7 @@ Confidence DeviceProfile::weakest(const std::vector<std::string>& paths) const {
 
 DeviceProfile parse_profile(std::string_view toml_text, const std::string& origin) {
   check_text(toml_text, origin);
+  check_key_depth(toml_text, origin);
   toml::table t;
   try {
     t = toml::parse(toml_text, origin);

@@ -403,6 +403,13 @@ TEST_F(CliBadInput, BadDeviceProfiles) {
                    "does not match the file name"),
       profile_case(*dir_, "unknown field", head + dtypes + "memory.speed = { value = 1, source = \"s\", confidence = \"low\" }\n",
                    "memory.speed is not a known field"),
+      profile_case(*dir_, "keys nested 400000 deep", head + dtypes + [] {
+        std::string deep;
+        for (int i = 0; i < 400000; ++i) deep += "a.";
+        return deep + "b = 1\n";
+      }(), "keys nest too deep"),
+      profile_case(*dir_, "over 1 MiB", head + dtypes + "# " + std::string(2 << 20, 'x') + "\n", "a profile may have"),
+      profile_case(*dir_, "NUL in a table header", head + dtypes + std::string("[\0\0memory]\n", 11), "control character 0x00"),
       {"devices dir missing", {"devices"}, "DRAWBRIDGE_DEVICES_DIR", {}, {"DRAWBRIDGE_DEVICES_DIR=/nonexistent/devices"}},
   };
   for (const Case& c : cases) check(c);

@@ -134,13 +134,31 @@ TEST(DeviceProfile, FileNameMustMatchId) {
 // Found by fuzz_profile: a NUL in a table header broke an internal assumption of toml++ 3.3 (undefined
 // behaviour in release builds). Control bytes and oversized texts are now refused before toml++.
 TEST(DeviceProfile, ControlBytesAndOversizedTextsAreRefusedBeforeToml) {
-  EXPECT_EQ(expect_error(std::string(kMinimal) + "[\0\0memory]\n"),
+  EXPECT_EQ(expect_error(std::string(kMinimal) + std::string("[\0\0memory]\n", 11)),
             "[profile] bad.toml: line 7: control character 0x00 (TOML allows only tab and line ends)");
   EXPECT_NE(expect_error(std::string("id = \"a\x01\"\n")).find("line 1: control character 0x01"), std::string::npos);
   EXPECT_NE(expect_error(std::string(kMinimal) + "# " + std::string(kMaxProfileBytes, 'x') + "\n")
                 .find("more than the 1048576 a profile may have"),
             std::string::npos);
   EXPECT_NO_THROW(parse_profile(std::string(kMinimal) + "#\ttab and CRLF\r\n", "ok.toml"));
+}
+
+// toml++ overflowed the stack (a crash) on keys nested a few hundred thousand deep; dots outside
+// strings and comments are now limited per line, while dots inside strings and comments are free.
+TEST(DeviceProfile, DeeplyNestedKeysAreRefusedBeforeToml) {
+  std::string deep;
+  for (int i = 0; i < 400000; ++i) deep += "a.";
+  EXPECT_EQ(expect_error(std::string(kMinimal) + deep + "b = 1\n"),
+            "[profile] bad.toml: line 7: more than 32 dots outside strings (keys nest too deep)");
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[" + deep + "b]\n").find("keys nest too deep"), std::string::npos);
+  // A multi-line string ending in extra quotes does not hide what follows it on the line.
+  EXPECT_NE(expect_error(std::string(kMinimal) + "x = { n = \"\"\"q\"\"\"\", " + deep + "b = 1 }\n").find("keys nest too deep"),
+            std::string::npos);
+  const std::string dots(200, '.');
+  const std::string ok = std::string(kMinimal) + "# " + dots + "\n[chip]\nprocess = { value = \"" + dots +
+                         "\", source = '" + dots + "', confidence = \"low\", note = \"\"\"" + dots + "\n" + dots +
+                         "\"\"\" }\n";
+  EXPECT_EQ(parse_profile(ok, "ok.toml").find("chip.process")->value_str(), dots);
 }
 
 }  // namespace
