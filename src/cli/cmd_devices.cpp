@@ -27,6 +27,7 @@ std::string memory_cell(const perf::DeviceProfile& p) {
 }
 
 void print_table() {
+  const auto& profiles = perf::catalogue();  // first: a broken profile fails before any output
   const std::vector<std::string> headline = {"memory.capacity_gib", "memory.bandwidth_gbps", "compute.peak_tflops.bf16",
                                              "compute.peak_tflops.f16", "compute.peak_tflops.int8", "power.tdp_w"};
   const char* row = "{:<30} {:<24} {:<18} {:>12} {:>11} {:>9} {:>9} {:>9} {:>8} {:<6}\n";
@@ -35,7 +36,7 @@ void print_table() {
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::fputs(fmt::format(fmt::runtime(row), "cpu", fmt::format("host CPU, {} threads", threads), "host", kUnknown,
                          kUnknown, kUnknown, kUnknown, kUnknown, kUnknown, "-").c_str(), stdout);
-  for (const auto& p : perf::catalogue())
+  for (const auto& p : profiles)
     std::fputs(fmt::format(fmt::runtime(row), "sim:" + p.id, p.name, p.vendor, memory_cell(p),
                            number_or_unknown(p, "memory.bandwidth_gbps", ""),
                            number_or_unknown(p, "compute.peak_tflops.bf16", ""),

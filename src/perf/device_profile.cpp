@@ -183,60 +183,103 @@ void check_text(std::string_view text, const std::string& origin) {
   }
 }
 
-// toml++ recurses once per level of key nesting and overflows the stack on a few hundred thousand
-// levels (`a.a.a....a = 1`), with no limit of its own for dotted keys and table headers. Keys and
-// headers never span lines, so counting the dots outside strings and comments on each line bounds
-// the depth: at most two lines (a header and a key) add up, plus toml++'s own limit of 256 for
-// nested inline tables and arrays. Profiles need 3 dots on a line.
+// A lexical pass over the text before toml++ sees it, refusing three things toml++ 3.3 cannot be
+// trusted with (all found by fuzz_profile; each is invalid TOML or beyond any profile anyway):
+//  - keys nested too deep: toml++ recurses once per level and overflows the stack (a crash) on
+//    `a.a.a....a = 1` a few hundred thousand deep, with no limit of its own for dotted keys and
+//    table headers. Keys and headers never span lines, so counting the dots outside strings and
+//    comments on each line bounds the depth (a header plus a key, plus toml++'s own limit of 256
+//    for inline tables and arrays). Profiles need 3 dots on a line.
+//  - non-ASCII outside strings and comments, and right after a backslash (and the whitespace a
+//    line-ending backslash skips) in a multi-line basic string: there toml++ asks whether the
+//    character is Unicode whitespace, and its table for that reaches __builtin_unreachable (undefined
+//    behaviour in a release build) for most codepoints from U+00A1 on.
 constexpr int kMaxDotsPerLine = 32;
 
-void check_key_depth(std::string_view text, const std::string& origin) {
-  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } in = In::Code;
-  int line = 1, dots = 0;
-  const auto at = [&](size_t i, std::string_view s) { return text.substr(i, s.size()) == s; };
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\n') {
-      ++line;
-      dots = 0;
-      if (in != In::MultiBasic && in != In::MultiLiteral) in = In::Code;  // toml++ rejects an open string here
-      continue;
-    }
-    switch (in) {
-      case In::Code:
-        if (c == '#') in = In::Comment;
-        else if (at(i, "\"\"\"")) in = In::MultiBasic, i += 2;
-        else if (at(i, "'''")) in = In::MultiLiteral, i += 2;
-        else if (c == '"') in = In::Basic;
-        else if (c == '\'') in = In::Literal;
-        else if (c == '.' && ++dots > kMaxDotsPerLine)
-          fail("[profile] {}: line {}: more than {} dots outside strings (keys nest too deep)", origin, line,
-               kMaxDotsPerLine);
-        break;
-      case In::Basic:
-        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') ++i;
-        else if (c == '"') in = In::Code;
-        break;
-      case In::Literal:
-        if (c == '\'') in = In::Code;
-        break;
-      case In::MultiBasic:
-      case In::MultiLiteral: {
-        const char q = in == In::MultiBasic ? '"' : '\'';
-        if (q == '"' && c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
-          ++i;
-        } else if (at(i, std::string(3, q))) {  // a closing delimiter may carry up to two more quotes
-          i += 2;
-          for (int extra = 0; extra < 2 && i + 1 < text.size() && text[i + 1] == q; ++extra) ++i;
-          in = In::Code;
-        }
-        break;
+class TomlScreen {
+ public:
+  TomlScreen(std::string_view text, const std::string& origin) : text_(text), origin_(origin) {
+    if (text_.starts_with("\xEF\xBB\xBF")) i_ = 3;  // a UTF-8 byte order mark, which toml++ skips
+  }
+
+  void run() {
+    for (; i_ < text_.size(); ++i_) {
+      const char c = text_[i_];
+      if (c == '\n') {
+        ++line_;
+        dots_ = 0;
+        if (in_ != In::MultiBasic && in_ != In::MultiLiteral) in_ = In::Code;  // toml++ rejects an open string here
+        continue;
       }
-      case In::Comment:
-        break;
+      switch (in_) {
+        case In::Code: code(c); break;
+        case In::Comment: break;
+        case In::Basic:
+          if (c == '\\' && next_is_not('\n')) ++i_;
+          else if (c == '"') in_ = In::Code;
+          break;
+        case In::Literal:
+          if (c == '\'') in_ = In::Code;
+          break;
+        case In::MultiBasic:
+          if (c == '\\') after_backslash();
+          else close_multi('"');
+          break;
+        case In::MultiLiteral: close_multi('\''); break;
+      }
     }
   }
-}
+
+ private:
+  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral };
+
+  bool at(std::string_view s) const { return text_.substr(i_, s.size()) == s; }
+  bool next_is_not(char c) const { return i_ + 1 < text_.size() && text_[i_ + 1] != c; }
+  static bool non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
+
+  void code(char c) {
+    if (c == '#') {
+      in_ = In::Comment;
+    } else if (at("\"\"\"")) {
+      in_ = In::MultiBasic, i_ += 2;
+    } else if (at("'''")) {
+      in_ = In::MultiLiteral, i_ += 2;
+    } else if (c == '"') {
+      in_ = In::Basic;
+    } else if (c == '\'') {
+      in_ = In::Literal;
+    } else if (non_ascii(c)) {
+      fail("[profile] {}: line {}: a non-ASCII character outside strings and comments", origin_, line_);
+    } else if (c == '.' && ++dots_ > kMaxDotsPerLine) {
+      fail("[profile] {}: line {}: more than {} dots outside strings (keys nest too deep)", origin_, line_,
+           kMaxDotsPerLine);
+    }
+  }
+
+  // In a multi-line basic string: an escape, or a line-ending backslash with the whitespace after it.
+  void after_backslash() {
+    size_t j = i_ + 1;
+    for (; j < text_.size() && (text_[j] == ' ' || text_[j] == '\t' || text_[j] == '\r' || text_[j] == '\n'); ++j)
+      if (text_[j] == '\n') ++line_;
+    if (j < text_.size() && non_ascii(text_[j]))
+      fail("[profile] {}: line {}: a non-ASCII character after a backslash in a multi-line string", origin_, line_);
+    i_ = j > i_ + 1 ? j - 1 : j;  // resume at the character after the whitespace, or skip the escaped one
+  }
+
+  // A closing delimiter of a multi-line string may carry up to two more quotes (part of the string).
+  void close_multi(char q) {
+    if (!at(std::string(3, q))) return;
+    i_ += 2;
+    for (int extra = 0; extra < 2 && i_ + 1 < text_.size() && text_[i_ + 1] == q; ++extra) ++i_;
+    in_ = In::Code;
+  }
+
+  std::string_view text_;
+  const std::string& origin_;
+  size_t i_ = 0;
+  int line_ = 1, dots_ = 0;
+  In in_ = In::Code;
+};
 
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -328,7 +371,7 @@ Confidence DeviceProfile::weakest(const std::vector<std::string>& paths) const {
 
 DeviceProfile parse_profile(std::string_view toml_text, const std::string& origin) {
   check_text(toml_text, origin);
-  check_key_depth(toml_text, origin);
+  TomlScreen(toml_text, origin).run();
   toml::table t;
   try {
     t = toml::parse(toml_text, origin);

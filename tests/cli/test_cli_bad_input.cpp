@@ -409,6 +409,7 @@ TEST_F(CliBadInput, BadDeviceProfiles) {
         return deep + "b = 1\n";
       }(), "keys nest too deep"),
       profile_case(*dir_, "over 1 MiB", head + dtypes + "# " + std::string(2 << 20, 'x') + "\n", "a profile may have"),
+      profile_case(*dir_, "non-ASCII after a key", head + dtypes + "power\xc3\xa9 = 1\n", "non-ASCII character"),
       profile_case(*dir_, "NUL in a table header", head + dtypes + std::string("[\0\0memory]\n", 11), "control character 0x00"),
       {"devices dir missing", {"devices"}, "DRAWBRIDGE_DEVICES_DIR", {}, {"DRAWBRIDGE_DEVICES_DIR=/nonexistent/devices"}},
   };
