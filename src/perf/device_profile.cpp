@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -194,6 +195,8 @@ void check_text(std::string_view text, const std::string& origin) {
 //    line-ending backslash skips) in a multi-line basic string: there toml++ asks whether the
 //    character is Unicode whitespace, and its table for that reaches __builtin_unreachable (undefined
 //    behaviour in a release build) for most codepoints from U+00A1 on.
+//  - a table header whose first character is not a key character or a quote (`[ = x]`): toml++
+//    assumes it is (`TOML_ASSERT_ASSUME`, undefined behaviour in a release build).
 constexpr int kMaxDotsPerLine = 32;
 
 class TomlScreen {
@@ -208,6 +211,7 @@ class TomlScreen {
       if (c == '\n') {
         ++line_;
         dots_ = 0;
+        line_start_ = true;
         if (in_ != In::MultiBasic && in_ != In::MultiLiteral) in_ = In::Code;  // toml++ rejects an open string here
         continue;
       }
@@ -238,6 +242,10 @@ class TomlScreen {
   static bool non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 
   void code(char c) {
+    if (c != ' ' && c != '\t') {
+      if (c == '[' && line_start_) table_header();
+      line_start_ = false;
+    }
     if (c == '#') {
       in_ = In::Comment;
     } else if (at("\"\"\"")) {
@@ -254,6 +262,23 @@ class TomlScreen {
       fail("[profile] {}: line {}: more than {} dots outside strings (keys nest too deep)", origin_, line_,
            kMaxDotsPerLine);
     }
+  }
+
+  // `[` or `[[` at the start of a line, then optional blanks, then a key (or `]`, which toml++ reports).
+  void table_header() const {
+    const auto blanks = [&](size_t j) {
+      while (j < text_.size() && (text_[j] == ' ' || text_[j] == '\t')) ++j;
+      return j;
+    };
+    size_t j = i_ + 1;
+    if (j < text_.size() && text_[j] == '[') ++j;
+    j = blanks(j);
+    if (j >= text_.size()) return;
+    const char k = text_[j];
+    const bool key_start = std::isalnum(static_cast<unsigned char>(k)) || k == '_' || k == '-' || k == '"' ||
+                           k == '\'' || k == ']';
+    if (!key_start && static_cast<unsigned char>(k) < 0x80)
+      fail("[profile] {}: line {}: a table header must start with a key, not '{}'", origin_, line_, k);
   }
 
   // In a multi-line basic string: an escape, or a line-ending backslash with the whitespace after it.
@@ -278,6 +303,7 @@ class TomlScreen {
   const std::string& origin_;
   size_t i_ = 0;
   int line_ = 1, dots_ = 0;
+  bool line_start_ = true;  // only blanks so far on this line (in code)
   In in_ = In::Code;
 };
 

@@ -168,6 +168,18 @@ TEST(DeviceProfile, TextTomlMishandlesIsRefusedBeforeToml) {
                                     "[chip]\nprocess = { value = \"5 nm \xc2\xb1\", source = '\xc2\xa7', confidence = \"low\","
                                     " note = \"\"\"a\\\n  b \xc2\xa7\"\"\" }\n",
                                 "ok.toml"));
+  // Found by fuzz_profile: toml++ assumes a table header starts with a key character or a quote.
+  EXPECT_EQ(expect_error(std::string(kMinimal) + "[ = Z1 = #x\"\nname = [1,\n"),
+            "[profile] bad.toml: line 7: a table header must start with a key, not '='");
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[[ .x]]\n").find("must start with a key, not '.'"), std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "  [\xc2\xa0x]\n").find("non-ASCII"), std::string::npos);
+  EXPECT_NO_THROW(parse_profile(std::string(kMinimal) +
+                                    "  [ \"chip\" ]\nprocess = { value = \"[ = ]\", source = \"s\", confidence = \"low\" }\n",
+                                "ok.toml"));
+  // Past the screen, toml++ parses arrays and arrays of tables; the schema then refuses them.
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[chip]\nx = [ [1], [2] ]\n").find("chip.x must be a table"),
+            std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[[ y ]]\n").find("y must be a table"), std::string::npos);
   const std::string dots(200, '.');
   const std::string ok = std::string(kMinimal) + "# " + dots + "\n[chip]\nprocess = { value = \"" + dots +
                          "\", source = '" + dots + "', confidence = \"low\", note = \"\"\"" + dots + "\n" + dots +
