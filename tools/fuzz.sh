@@ -3,18 +3,22 @@
 # starting from the seed corpus in tests/fuzz/corpus/<target>. New inputs go to build-fuzz/corpus,
 # never into the repository. Any crash, leak or sanitizer report fails the run.
 #   tools/fuzz.sh [SECONDS] [TARGET...]     e.g. tools/fuzz.sh 3600 gguf
+# Targets: gguf tokenizer csv profile (default: all). libFuzzer's per-input timeout counts wall-clock
+# time, so under `nice` on a busy machine a starved run can look hung: raise FUZZ_TIMEOUT (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(gguf tokenizer)
+((${#targets[@]})) || targets=(gguf tokenizer csv profile)
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
 declare -A sources=(
   [gguf]="src/formats/*.cpp src/core/*.cpp"
   [tokenizer]="src/llm/tokenizer*.cpp src/llm/unicode*.cpp src/formats/*.cpp src/core/*.cpp"
+  [csv]="src/formats/csv.cpp"
+  [profile]="src/perf/device_profile.cpp"
 )
 export DRAWBRIDGE_SHARED=${DRAWBRIDGE_SHARED:-$(pwd)/../shared}
 for t in "${targets[@]}"; do
@@ -24,7 +28,7 @@ for t in "${targets[@]}"; do
   echo "fuzz_$t: ${seconds}s"
   log="$out/fuzz_$t.log"
   # libFuzzer exits non-zero on any crash, timeout, leak or sanitizer report (input saved in $out).
-  if ! "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ! "$out/fuzz_$t" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$out/" "$out/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz_$t FAILED (log: $log)"

@@ -39,7 +39,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-m,--model", args->model, "GGUF model file")->required();
   cmd->add_option("-p,--n-prompt", o.n_prompt, "Prompt tokens processed in one batch (0: skip pp)")->capture_default_str();
   cmd->add_option("-n,--n-gen", o.n_gen, "Tokens generated one at a time (0: skip tg)")->capture_default_str();
-  cmd->add_option("-t,--threads", o.n_threads, "Threads")->capture_default_str();
+  add_threads_option(cmd, "-t,--threads", o.n_threads, "Threads, 1..1024")->capture_default_str();
   cmd->add_option("-r,--repetitions", o.repetitions, "Timed runs per test (after one warm-up)")->capture_default_str();
   cmd->add_option("-o,--output", args->output, "Output format: md, json or csv")->capture_default_str();
   cmd->add_option("--device", o.device,

@@ -40,6 +40,7 @@ std::string profile_row(const char* row, const perf::DeviceProfile& p, const std
 }
 
 void print_table() {
+  const auto& profiles = perf::catalogue();  // first: a broken profile fails before any output
   const std::vector<std::string> headline = {"memory.capacity_gib", "memory.bandwidth_gbps", "compute.peak_tflops.bf16",
                                              "compute.peak_tflops.f16", "compute.peak_tflops.int8", "power.tdp_w"};
   const char* row = "{:<30} {:<24} {:<18} {:>12} {:>11} {:>9} {:>9} {:>9} {:>8} {:<6}\n";
@@ -53,7 +54,7 @@ void print_table() {
   else
     std::fputs(fmt::format(fmt::runtime(row), "sim:host", "not calibrated: run", "drawbridge devices", "--calibrate",
                            "", "", "", "", "", "-").c_str(), stdout);
-  for (const auto& p : perf::catalogue()) std::fputs(profile_row(row, p, headline).c_str(), stdout);
+  for (const auto& p : profiles) std::fputs(profile_row(row, p, headline).c_str(), stdout);
   std::fputs("\nconf: the weakest confidence among the row's numbers. `drawbridge devices show <id>` gives every\n"
              "field with its source. Peaks are dense (no sparsity); unknown = not published.\n",
              stdout);

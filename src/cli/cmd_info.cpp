@@ -208,18 +208,18 @@ void print_model_profile(const InfoArgs& a) {
 }
 
 void run_info(const InfoArgs& a) {
+  // The largest context a session accepts; also keeps the KV-cache estimate from overflowing.
+  DB_CHECK(a.ctx >= 0 && a.ctx <= (1 << 24), "[info] --ctx {} must be in 0..16777216", a.ctx);
   if (a.list_models) {
     for (const auto& id : model_profile_ids()) fmt::print("{}\n", id);
     return;
   }
   if (!a.model.empty()) {
     DB_CHECK(a.path.empty(), "[info] give a GGUF file or --model, not both");
-    DB_CHECK(a.ctx >= 0 && a.ctx <= (1 << 24), "[info] --ctx must be in 0..16777216 (got {})", a.ctx);
     print_model_profile(a);
     return;
   }
   DB_CHECK(!a.path.empty(), "[info] a model file is required: drawbridge info MODEL.gguf (or --model ID)");
-  DB_CHECK(a.ctx >= 0, "[info] --ctx must be positive (got {})", a.ctx);
   const auto file = gguf::File::open(a.path);
   fmt::print("{}: GGUF v{}, {}, {} tensors, {} metadata keys, alignment {}\n", a.path, file->version(),
              human_bytes(file->file_size()), file->tensors().size(), file->metadata().size(),

@@ -105,7 +105,7 @@ void register_quantize(CLI::App& app) {
                   "Instead of --type: the format this device computes best (sim:<id>, <id> or host), with the reason");
   cmd->add_flag("--pure", args->options.pure, "Give every quantizable matrix the base type (no mix rules)");
   cmd->add_flag("--allow-requantize", args->options.allow_requantize, "Accept already-quantized input tensors");
-  cmd->add_option("-t,--threads", args->options.n_threads, "Threads (0: all cores)")->capture_default_str();
+  add_threads_option(cmd, "-t,--threads", args->options.n_threads, "Threads, 1..1024 (default: all cores)");
   cmd->callback([args] { run_quantize(*args); });
 }
 

@@ -105,7 +105,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("-p,--prompt", args->prompt, "Prompt text")->required();
   cmd->add_option("-n,--n-predict", args->n_predict, "Tokens to generate (-1: until end of text)");
   cmd->add_option("-c,--ctx-size", args->n_ctx, "Context size (0: from the model, at most 4096)");
-  cmd->add_option("-t,--threads", args->n_threads, "Threads (0: all cores)");
+  add_threads_option(cmd, "-t,--threads", args->n_threads, "Threads, 1..1024 (default: all cores)");
   cmd->add_option("-b,--batch-size", args->n_batch, "Prompt tokens per forward pass");
   cmd->add_option("--temp", args->sampler.temperature, "Temperature (0: greedy)");
   cmd->add_option("--top-k", args->sampler.top_k, "Top-k (0: off)");

@@ -76,7 +76,7 @@ void register_synth(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
   cmd->add_option("--vocab-from", args->vocab_from, "Take the tokenizer vocabulary from this GGUF");
   cmd->add_option("--name", o.name, "general.name (default synth-<arch>)");
-  cmd->add_option("--threads", o.n_threads, "Generator threads (0: all cores; output is the same)");
+  add_threads_option(cmd, "--threads", o.n_threads, "Generator threads, 1..1024 (default: all cores; output is the same)");
   cmd->add_option("-o,--output", args->output, "Output GGUF file");
   cmd->callback([args] { run_synth(*args); });
 }

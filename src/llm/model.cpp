@@ -179,6 +179,13 @@ ModelConfig read_config(const gguf::File& f) {
     c.n_vocab = int(std::min<int64_t>(tok->tensor.ne[1], int64_t(1) << 30));
   DB_CHECK(c.n_vocab > 0, "[model] {}: token_embd.weight is missing", f.path());
   c.validate();
+  // Every block has its own tensors, so the file bounds block_count; checked here because the
+  // tensor list (and everything per layer) is sized from it (a 65 KiB file claiming 16 million
+  // blocks made the loader allocate gigabytes).
+  const uint64_t per_block = c.has_qkv_bias ? 12 : 9;
+  DB_CHECK(uint64_t(c.n_layer) * per_block <= f.tensors().size(),
+           "[model] {}: {}block_count = {} needs at least {} tensors, the file has {}", f.path(), p, c.n_layer,
+           uint64_t(c.n_layer) * per_block, f.tensors().size());
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include "drawbridge/error.h"
 #include "drawbridge/gguf.h"
 #include "llm/tokenizer_internal.h"
+#include "llm/unicode.h"
 
 namespace db {
 
@@ -281,6 +282,10 @@ void normalize_and_validate(Vocab& v) {
   std::unordered_map<std::string_view, size_t> seen;
   seen.reserve(n);
   for (size_t i = 0; i < n; ++i) {
+    // Token texts are UTF-8 in both models (SPM's raw bytes are <0xNN> tokens, BPE's are mapped to
+    // printable codepoints), so invalid bytes mean a corrupt vocabulary.
+    if (const size_t bad = unicode::first_invalid_utf8(v.tokens[i]); bad != std::string_view::npos)
+      fail("[tokenizer] token {} is not valid UTF-8 (byte 0x{:02x} at offset {})", i, uint8_t(v.tokens[i][bad]), bad);
     if (v.tokens[i].empty()) v.tokens[i] = fmt::format("[EMPTY_{}]", i);
     auto [it, fresh] = seen.emplace(v.tokens[i], i);
     DB_CHECK(fresh, "[tokenizer] duplicate token '{}' has ids {} and {}", v.tokens[i], it->second, i);

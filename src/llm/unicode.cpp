@@ -30,6 +30,29 @@ size_t utf8_len(char first_byte) {
   return kLen[uint8_t(first_byte) >> 4];
 }
 
+size_t first_invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t b = uint8_t(s[i]);
+    size_t len = 0;
+    uint32_t cpt = 0, min = 0;
+    if (b < 0x80) len = 1, cpt = b;
+    else if ((b & 0xE0) == 0xC0) len = 2, cpt = b & 0x1F, min = 0x80;
+    else if ((b & 0xF0) == 0xE0) len = 3, cpt = b & 0x0F, min = 0x800;
+    else if ((b & 0xF8) == 0xF0) len = 4, cpt = b & 0x07, min = 0x10000;
+    else return i;  // a continuation byte or 0xF8..0xFF where a sequence must start
+    if (len > s.size() - i) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const uint8_t c = uint8_t(s[i + k]);
+      if ((c & 0xC0) != 0x80) return i;
+      cpt = (cpt << 6) | (c & 0x3F);
+    }
+    if (cpt < min || cpt > kMaxCodepoint || (cpt >= 0xD800 && cpt <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 namespace {
 
 bool is_continuation(std::string_view s, size_t i) { return i < s.size() && (uint8_t(s[i]) & 0xC0) == 0x80; }

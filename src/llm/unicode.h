@@ -39,6 +39,9 @@ size_t utf8_len(char first_byte);
 // Decodes like llama.cpp's unicode_cpts_from_utf8: each byte that does not start a complete
 // sequence becomes U+FFFD and decoding resumes at the next byte.
 std::vector<uint32_t> to_codepoints(std::string_view utf8);
+// Strict UTF-8 (RFC 3629: no overlong forms, surrogates or codepoints above U+10FFFF): the offset
+// of the first byte that breaks it, or npos when `s` is valid.
+size_t first_invalid_utf8(std::string_view s);
 void append_utf8(std::string& out, uint32_t cpt);
 
 // GPT-2's reversible byte → printable codepoint mapping (as UTF-8), and its inverse (-1 if none).

@@ -68,6 +68,9 @@ class DeviceProfile {
   Confidence weakest(const std::vector<std::string>& paths) const;
 };
 
+// A profile is a few KiB; this bounds what parsing one can allocate.
+inline constexpr size_t kMaxProfileBytes = size_t(1) << 20;
+
 // Parses and validates a profile. Errors read "[profile] <origin>: <field> ...".
 DeviceProfile parse_profile(std::string_view toml_text, const std::string& origin);
 // Loads <dir>/<id>.toml; the file name must match the id inside.

@@ -131,5 +131,61 @@ TEST(DeviceProfile, FileNameMustMatchId) {
   }
 }
 
+// Found by fuzz_profile: a NUL in a table header broke an internal assumption of toml++ 3.3 (undefined
+// behaviour in release builds). Control bytes and oversized texts are now refused before toml++.
+TEST(DeviceProfile, ControlBytesAndOversizedTextsAreRefusedBeforeToml) {
+  EXPECT_EQ(expect_error(std::string(kMinimal) + std::string("[\0\0memory]\n", 11)),
+            "[profile] bad.toml: line 7: control character 0x00 (TOML allows only tab and line ends)");
+  EXPECT_NE(expect_error(std::string("id = \"a\x01\"\n")).find("line 1: control character 0x01"), std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "# " + std::string(kMaxProfileBytes, 'x') + "\n")
+                .find("more than the 1048576 a profile may have"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_profile(std::string(kMinimal) + "#\ttab and CRLF\r\n", "ok.toml"));
+}
+
+// toml++ overflowed the stack (a crash) on keys nested a few hundred thousand deep; dots outside
+// strings and comments are now limited per line, while dots inside strings and comments are free.
+TEST(DeviceProfile, TextTomlMishandlesIsRefusedBeforeToml) {
+  std::string deep;
+  for (int i = 0; i < 400000; ++i) deep += "a.";
+  EXPECT_EQ(expect_error(std::string(kMinimal) + deep + "b = 1\n"),
+            "[profile] bad.toml: line 7: more than 32 dots outside strings (keys nest too deep)");
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[" + deep + "b]\n").find("keys nest too deep"), std::string::npos);
+  // A multi-line string ending in extra quotes does not hide what follows it on the line.
+  EXPECT_NE(expect_error(std::string(kMinimal) + "x = { n = \"\"\"q\"\"\"\", " + deep + "b = 1 }\n").find("keys nest too deep"),
+            std::string::npos);
+  // Found by fuzz_profile: toml++ 3.3's Unicode-whitespace table reaches __builtin_unreachable for
+  // most non-ASCII codepoints, and it consults it for characters outside strings and after a
+  // backslash in multi-line strings; those are refused first. Non-ASCII in strings and comments is fine.
+  EXPECT_EQ(expect_error(std::string(kMinimal) + "year\xc3\xa9 = 1\n"),
+            "[profile] bad.toml: line 7: a non-ASCII character outside strings and comments");
+  EXPECT_NE(expect_error(std::string(kMinimal) + "x = \"\"\"a\\  \n  \xc2\xa7\"\"\"\n").find(
+                "line 8: a non-ASCII character after a backslash in a multi-line string"),
+            std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "x = \"\"\"a\\\xc2\xa7\"\"\"\n").find("after a backslash"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_profile("\xEF\xBB\xBF# \xc2\xa7 4\n" + std::string(kMinimal) +
+                                    "[chip]\nprocess = { value = \"5 nm \xc2\xb1\", source = '\xc2\xa7', confidence = \"low\","
+                                    " note = \"\"\"a\\\n  b \xc2\xa7\"\"\" }\n",
+                                "ok.toml"));
+  // Found by fuzz_profile: toml++ assumes a table header starts with a key character or a quote.
+  EXPECT_EQ(expect_error(std::string(kMinimal) + "[ = Z1 = #x\"\nname = [1,\n"),
+            "[profile] bad.toml: line 7: a table header must start with a key, not '='");
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[[ .x]]\n").find("must start with a key, not '.'"), std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "  [\xc2\xa0x]\n").find("non-ASCII"), std::string::npos);
+  EXPECT_NO_THROW(parse_profile(std::string(kMinimal) +
+                                    "  [ \"chip\" ]\nprocess = { value = \"[ = ]\", source = \"s\", confidence = \"low\" }\n",
+                                "ok.toml"));
+  // Past the screen, toml++ parses arrays and arrays of tables; the schema then refuses them.
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[chip]\nx = [ [1], [2] ]\n").find("chip.x must be a table"),
+            std::string::npos);
+  EXPECT_NE(expect_error(std::string(kMinimal) + "[[ y ]]\n").find("y must be a table"), std::string::npos);
+  const std::string dots(200, '.');
+  const std::string ok = std::string(kMinimal) + "# " + dots + "\n[chip]\nprocess = { value = \"" + dots +
+                         "\", source = '" + dots + "', confidence = \"low\", note = \"\"\"" + dots + "\n" + dots +
+                         "\"\"\" }\n";
+  EXPECT_EQ(parse_profile(ok, "ok.toml").find("chip.process")->value_str(), dots);
+}
+
 }  // namespace
 }  // namespace db::perf
