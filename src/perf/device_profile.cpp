@@ -246,8 +246,9 @@ void check_text(std::string_view text, const std::string& origin) {
 //    line-ending backslash skips) in a multi-line basic string: there toml++ asks whether the
 //    character is Unicode whitespace, and its table for that reaches __builtin_unreachable (undefined
 //    behaviour in a release build) for most codepoints from U+00A1 on.
-//  - a table header whose first character is not a key character or a quote (`[ = x]`): toml++
-//    assumes it is (`TOML_ASSERT_ASSUME`, undefined behaviour in a release build).
+//  - a table header whose first character is not a key character or a quote (`[ = x]`), and a `}`
+//    where an array expects a value (`[1, }`): toml++ assumes neither happens (`TOML_ASSERT_ASSUME`,
+//    undefined behaviour in a release build).
 constexpr int kMaxDotsPerLine = 32;
 
 class TomlScreen {
@@ -294,7 +295,7 @@ class TomlScreen {
 
   void code(char c) {
     if (c != ' ' && c != '\t') {
-      if (c == '[' && line_start_) table_header();
+      brackets(c);
       line_start_ = false;
     }
     if (c == '#') {
@@ -312,6 +313,22 @@ class TomlScreen {
     } else if (c == '.' && ++dots_ > kMaxDotsPerLine) {
       fail("[profile] {}: line {}: more than {} dots outside strings (keys nest too deep)", origin_, line_,
            kMaxDotsPerLine);
+    }
+  }
+
+  // Tracks the arrays and inline tables open in a value; a `[` at the start of a line outside any is
+  // a table header. Mismatches are toml++'s to report.
+  void brackets(char c) {
+    if (c == '[' && line_start_ && open_.empty()) {
+      table_header();
+      if (i_ + 1 < text_.size() && text_[i_ + 1] == '[') ++i_;  // `[[`: one header, not a nested array
+    } else if (c == '[' || c == '{') {
+      open_.push_back(c);
+    } else if (c == ']' && !open_.empty() && open_.back() == '[') {
+      open_.pop_back();
+    } else if (c == '}' && !open_.empty()) {
+      if (open_.back() == '[') fail("[profile] {}: line {}: '}}' inside an array", origin_, line_);
+      open_.pop_back();
     }
   }
 
@@ -355,6 +372,7 @@ class TomlScreen {
   size_t i_ = 0;
   int line_ = 1, dots_ = 0;
   bool line_start_ = true;  // only blanks so far on this line (in code)
+  std::string open_;        // the `[` and `{` open in the current value, innermost last
   In in_ = In::Code;
 };
 

@@ -180,6 +180,12 @@ TEST(DeviceProfile, TextTomlMishandlesIsRefusedBeforeToml) {
   EXPECT_NE(expect_error(std::string(kMinimal) + "[chip]\nx = [ [1], [2] ]\n").find("chip.x must be a table"),
             std::string::npos);
   EXPECT_NE(expect_error(std::string(kMinimal) + "[[ y ]]\n").find("y must be a table"), std::string::npos);
+  // Found by fuzz_profile: toml++ assumes an array never holds a `}` where a value should be.
+  EXPECT_EQ(expect_error(std::string(kMinimal) + "[chip]\nx = { value = [\"f32\",  }\n"),
+            "[profile] bad.toml: line 8: '}' inside an array");
+  EXPECT_NE(expect_error(std::string(kMinimal) + "x = [\n  1, # c\n  } ]\n").find("line 9: '}' inside an array"),
+            std::string::npos);
+  EXPECT_EQ(expect_error(std::string(kMinimal) + "x = [\n[\n{ = 1 }]]\n").find("table header"), std::string::npos);
   const std::string dots(200, '.');
   const std::string ok = std::string(kMinimal) + "# " + dots + "\n[chip]\nprocess = { value = \"" + dots +
                          "\", source = '" + dots + "', confidence = \"low\", note = \"\"\"" + dots + "\n" + dots +
