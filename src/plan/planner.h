@@ -1,8 +1,8 @@
 // The planner: how a model runs on N devices of one profile, before anyone buys them. Per-op
 // times come from the operator graph the src/llm builder makes (meta weights, shapes only), costed
-// by perf::CostModel — the same model the sim:<chip> virtual devices charge. One decoder layer is
-// built and costed per distinct (shard, token count, context) and reused for every layer and
-// every candidate layout. Communication comes from perf::Collectives; per-step framework overheads
+// by perf::CostModel — the same model the sim:<chip> virtual devices charge. The model's two kinds
+// of layer (PlanModel::pair) are built per device and costed per distinct (shard, token count,
+// context), then reused for every layer of that kind and every candidate layout. Communication comes from perf::Collectives; per-step framework overheads
 // from data/calibration/planner.toml.
 #pragma once
 #include <array>

@@ -196,14 +196,15 @@ TEST(CostModel, MatMulIdIsAMatrixOpReadingOnlyTouchedExperts) {
   EXPECT_DOUBLE_EQ(one.flops, 2.0 * K * N * S);
   EXPECT_DOUBLE_EQ(many.flops, 2.0 * K * N * S * 4096);
   const double expert = double(K * N * 2);
-  EXPECT_NEAR(one.bytes, S * expert + K * 4 + S * 4 + N * S * 4, 1.0);  // one token: its 8 experts
-  EXPECT_NEAR(many.bytes - (K + S + N * S) * 4.0 * 4096, X * expert, expert * 1e-6);  // every expert
+  // One token: its 8 experts' weights, its row gathered once per slot, ids, 8 outputs.
+  EXPECT_NEAR(one.bytes, S * expert + S * K * 4 + S * 4 + N * S * 4, 1.0);
+  EXPECT_NEAR(many.bytes - (S * K + S + N * S) * 4.0 * 4096, X * expert, expert * 1e-6);  // every expert
   EXPECT_DOUBLE_EQ(one.overhead_s, *p.number("calibration.matmul_overhead_us") * 1e-6);
   EXPECT_FALSE(one.compute_bound);  // one token: streaming 8 experts' weights
   // Charged at the calibrated bf16 GEMM rate, as a dense matmul of the same FLOPs.
   EXPECT_NEAR(many.compute_s, many.flops / (*p.peak_flops("bf16") * model.gemm_efficiency("bf16")), 1e-12);
   // 64 tokens touch E·(1 − (1 − k/E)^64) experts.
-  EXPECT_NEAR(op(64).bytes - (K + S + N * S) * 4.0 * 64, expected_experts_touched(64, 8, 64) * expert, 1.0);
+  EXPECT_NEAR(op(64).bytes - (S * K + S + N * S) * 4.0 * 64, expected_experts_touched(64, 8, 64) * expert, 1.0);
 }
 
 // Attention charges the keys it reads: the window, the selected key list, one shared latent row.
