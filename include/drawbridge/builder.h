@@ -48,9 +48,21 @@ struct ForwardGraph {
   int logits = -1;     // f32 [n_vocab, T or 1]
 };
 
+// Choices build_forward otherwise makes itself from the batch shape. The planner costs a batch of
+// many sequences from two graphs (token-level ops for all the batch's tokens, per-sequence ops for
+// one sequence), and both must take the path the per-sequence graph takes.
+struct ForwardOptions {
+  enum class Mla { Auto, Absorbed, Expanded };
+  Mla mla = Mla::Auto;  // MLA attention form (sparse attention is always absorbed)
+};
+
 // Builds the forward pass of `n_tokens` tokens following `n_past` cached ones. With
 // last_logits_only, logits are computed for the last token only (generation); otherwise for all.
 ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_tokens, int n_past,
-                           bool last_logits_only);
+                           bool last_logits_only, const ForwardOptions& options);
+inline ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_tokens, int n_past,
+                                  bool last_logits_only) {
+  return build_forward(model, cache, n_tokens, n_past, last_logits_only, ForwardOptions{});
+}
 
 }  // namespace db

@@ -320,7 +320,11 @@ OpCost matmul_id_cost(const Graph& g, const Node& n) {
   const double slots = double(n.out.ne[1]), T = double(n.out.ne[2]);
   c.flops = 2.0 * double(w.ne[0]) * double(w.ne[1]) * slots * T;
   const double touched = n.src[2] >= 0 ? expected_experts_touched(X, slots, T) : X;
-  c.bytes_read = per_expert * touched + double(x.nbytes()) + (n.src[2] >= 0 ? double(g.node(n.src[2]).out.nbytes()) : 0);
+  // Each expert's GEMM loads the rows routed to it: an input shared by all slots is read once per
+  // slot (the grouped GEMM's gather), not once.
+  const double x_reads = x.ne[1] == 1 ? slots : 1.0;
+  c.bytes_read = per_expert * touched + double(x.nbytes()) * x_reads +
+                 (n.src[2] >= 0 ? double(g.node(n.src[2]).out.nbytes()) : 0);
   c.bytes_written = double(n.out.nbytes());
   return c;
 }

@@ -65,6 +65,7 @@ struct Builder {
   int n_past;
   int positions;
   int freqs;
+  ForwardOptions options;
 
   int weight(const Tensor* t) { return g.leaf(*t); }
   const Tensor& out(int id) const { return g.node(id).out; }
@@ -231,7 +232,9 @@ int Builder::mla_attention(int il, const LayerWeights& L, int h, const std::stri
   const double absorbed = 2.0 * H * T * keys * double(LR + R + LR) + 2.0 * H * T * double(LR) * double(NP + m.v_head_dim);
   const double expanded = 2.0 * H * T * keys * double(DQ + m.v_head_dim) + 2.0 * H * ctx * double(LR) * double(NP + m.v_head_dim);
   int a;
-  if (c.sparse_attn.enabled() || absorbed <= expanded) {
+  const bool absorb = options.mla == ForwardOptions::Mla::Auto ? absorbed <= expanded
+                                                               : options.mla == ForwardOptions::Mla::Absorbed;
+  if (c.sparse_attn.enabled() || absorb) {
     // q_nope · W_uk per head → the latent space; attend over latent rows; W_uv per head after
     const int q_lat = matmul_id(L.wk_b, q_nope, -1, H, false, p + "q_lat");
     const int qf = concat(q_lat, q_pe, p + "q_full");  // [kv_lora | rope], as the cached rows
@@ -348,7 +351,7 @@ int last_row(Graph& g, int x, const std::string& name) {
 }  // namespace
 
 ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_tokens, int n_past,
-                           bool last_logits_only) {
+                           bool last_logits_only, const ForwardOptions& options) {
   const ModelConfig& c = model.config();
   const ModelWeights& w = model.weights();
   DB_CHECK(n_tokens > 0, "[forward] a batch needs at least one token");
@@ -364,7 +367,7 @@ ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_token
 
   fg.tokens = g.leaf(make_tensor("tokens", DType::I32, {T, 1, 1, 1}));
   fg.positions = g.leaf(make_tensor("positions", DType::I32, {T, 1, 1, 1}));
-  Builder b{g, c, cache, T, n_past, fg.positions, -1};
+  Builder b{g, c, cache, T, n_past, fg.positions, -1, options};
   b.freqs = w.rope_freqs ? b.weight(w.rope_freqs) : -1;
 
   // x = token embeddings (+ learned position embeddings)

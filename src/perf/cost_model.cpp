@@ -35,6 +35,9 @@ std::vector<Alternative> alternatives(const std::string& requested) {
   return {};
 }
 
+// Ops that run on the matrix unit: weight products (dense and expert-indexed) and attention.
+bool is_matrix_op(Op op) { return op == Op::MatMul || op == Op::MatMulId || op == Op::Attention; }
+
 bool is_16bit(std::string_view f) { return f == "f16" || f == "bf16"; }
 
 bool is_float_format(std::string_view f) { return f == "f32" || f == "tf32" || f == "hf32" || f == "f16" || f == "bf16"; }
@@ -225,15 +228,15 @@ double CostModel::tile_fit(int64_t m, int64_t n, int64_t k) const {
 
 CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n, std::string_view matmul_format) const {
   Rate r;
-  const bool matrix = n.op == Op::MatMul || n.op == Op::Attention;
-  if (!matrix) {
+  if (!is_matrix_op(n.op)) {
     // Elementwise ops do ≤ 1 FLOP per byte, far below every catalogued chip's ridge point (≥ 37
     // FLOP/B matrix, ≈ 14 vector on the 910B): without a vector rate they are charged as memory-bound.
     if (const auto v = profile_.number("compute.vector_tflops"); v && *v > 0) r.flops_per_s = *v * 1e12;
     r.format = "vector";
     return r;
   }
-  const ComputePath path = n.op != Op::MatMul    ? activation_path(profile_, g.node(n.src[1]).out.dtype)
+  const bool weights = n.op == Op::MatMul || n.op == Op::MatMulId;
+  const ComputePath path = !weights                ? activation_path(profile_, g.node(n.src[1]).out.dtype)
                            : matmul_format.empty() ? matmul_path(profile_, g.node(n.src[0]).out.dtype)
                                                    : find_path(profile_, std::string(matmul_format));
   if (path.kind == PathKind::Refused || path.used.empty()) {
@@ -249,6 +252,15 @@ CostModel::Rate CostModel::compute_rate(const Graph& g, const Node& n, std::stri
   if (n.op == Op::MatMul) {
     const Tensor& w = g.node(n.src[0]).out;  // [K, N]
     efficiency = gemm_efficiency(path.used, n.out.ne[1] * n.out.ne[2], w.ne[1], w.ne[0]);
+  } else if (n.op == Op::MatMulId) {
+    // One GEMM per expert over the rows routed to it: the tile is filled by rows per expert.
+    const Tensor& w = g.node(n.src[0]).out;  // [K, N, X] (or [N, K, X] transposed)
+    const bool tr = n.params.i[0] != 0;
+    const double pairs = double(n.out.ne[1]) * double(n.out.ne[2]);
+    const double touched = n.src[2] >= 0 ? expected_experts_touched(double(w.ne[2]), double(n.out.ne[1]), double(n.out.ne[2]))
+                                         : double(w.ne[2]);
+    const int64_t rows = std::max<int64_t>(1, int64_t(std::ceil(pairs / std::max(1.0, touched))));
+    efficiency = gemm_efficiency(path.used, rows, tr ? w.ne[0] : w.ne[1], tr ? w.ne[1] : w.ne[0]);
   } else if (const auto a = profile_.number("calibration.attention_efficiency")) {
     efficiency = *a;  // attention is no plain GEMM: softmax and masking between two products
   }
@@ -301,7 +313,7 @@ OpEstimate CostModel::estimate(const Graph& g, const Node& n, std::string_view m
   } else if (!r.unknown.empty()) {
     e.unknown = e.unknown.empty() ? r.unknown : e.unknown + "; " + r.unknown;
   }
-  e.overhead_s = (n.op == Op::MatMul || n.op == Op::Attention) ? matmul_overhead_s_ : op_overhead_s_;
+  e.overhead_s = is_matrix_op(n.op) ? matmul_overhead_s_ : op_overhead_s_;
   e.compute_bound = e.compute_s > e.memory_s;
   e.seconds = std::max(e.compute_s, e.memory_s) + e.overhead_s;
   return e;

@@ -1,13 +1,7 @@
-// Model profiles (data/models/<id>.toml, via load_model_profile) to what the planner costs. The
-// builder makes Llama-style decoder layers; other blocks are costed as Llama layers with the same
-// parameters and FLOPs (stand-ins, listed in PlanModel::notes):
-//  * GELU MLPs (2 matrices of n_ff) as SwiGLU of width 2·n_ff/3 (3 matrices): same parameters and FLOPs;
-//  * MoE: the attention layer from the graph, routed and shared experts costed per expert (planner);
-//  * MLA: projections as an MQA layer of the same parameter count; the attention core costed on the
-//    latent (kv_lora_rank + rope dims per token), see Planner::cost_graph.
+// Model profiles (data/models/<id>.toml, via load_model_profile) to what the planner costs: the
+// real architecture, and a two-layer config whose layers are of the model's kinds of token mixing
+// and FFN, so that one build_forward graph per shape covers every layer (Planner::pair_cost).
 #include "plan/models.h"
-
-#include <cmath>
 
 #include "drawbridge/error.h"
 
@@ -15,60 +9,53 @@ namespace db::plan {
 
 namespace {
 
-int even(double x) { return std::max(2, int(std::lround(x / 2)) * 2); }
+struct Kinds {
+  bool linear = false, windowed = false, full = false, dense = false, moe = false;
+};
+
+Kinds kinds_of(const ModelConfig& c) {
+  Kinds k;
+  for (int il = 0; il < c.n_layer; ++il) {
+    if (!c.layer_has_attention(il)) k.linear = true;
+    else if (c.layer_window(il) > 0) k.windowed = true;
+    else k.full = true;
+    (c.layer_is_moe(il) ? k.moe : k.dense) = true;
+  }
+  return k;
+}
 
 }  // namespace
 
 PlanModel plan_model(const std::string& id, const ModelConfig& src) {
+  src.validate();
   PlanModel m;
   m.id = id;
-  ModelConfig& c = m.config;
-  c = ModelConfig{};
-  c.arch = Arch::Llama;
-  c.n_layer = src.n_layer;
-  c.n_embd = src.n_embd;
-  c.n_head = src.n_head;
-  c.n_head_kv = src.n_head_kv;
-  c.head_dim = src.head_dim;
-  c.n_rot = src.n_rot > 0 ? std::min(src.n_rot, src.head_dim) : src.head_dim;
-  c.n_vocab = src.n_vocab;
-  c.n_ctx_train = src.n_ctx_train;
-  c.rope_freq_base = src.rope_freq_base;
-  c.n_ff = src.ffn_type == FfnType::Gelu ? even(2.0 * src.n_ff / 3) : src.n_ff;
-  if (src.ffn_type == FfnType::Gelu) m.notes.push_back("GELU MLP costed as SwiGLU of equal parameters and FLOPs");
-  if (src.moe.enabled()) {
-    m.n_expert = src.moe.n_expert;
-    m.n_expert_used = src.moe.n_expert_used;
-    m.expert_ff = src.moe.n_ff_expert;
-    m.shared_ff = src.moe.n_ff_shared;
-    m.n_dense_layers = src.moe.n_layer_dense_lead;
-    if (c.n_ff <= 0) c.n_ff = m.expert_ff;
+  m.config = src;
+  const Kinds k = kinds_of(src);
+  if (k.linear && k.windowed)
+    fail("[plan] {}: DeltaNet layers together with sliding-window layers are not modeled by the planner", id);
+  // Layer 0 of the pair: DeltaNet, windowed attention or (like layer 1) full attention; a dense FFN
+  // when the model has both kinds. Layer 1: full attention (windowed if every layer is), MoE if any.
+  ModelConfig& p = m.pair;
+  p = src;
+  p.n_layer = 2;
+  if (k.linear) p.linear_attn.full_attn_interval = 2;
+  if (k.windowed) p.swa.full_every = k.full ? 2 : 0;
+  if (k.moe) {
+    p.moe.n_layer_dense_lead = k.dense ? 1 : 0;
+    p.moe.layer_step = 1;
   }
-  if (src.mla.enabled()) {
-    const auto& a = src.mla;
-    const double E = src.n_embd, H = src.n_head;
-    const double q = a.q_lora_rank > 0 ? E * a.q_lora_rank + double(a.q_lora_rank) * H * (a.qk_nope_head_dim + a.qk_rope_head_dim)
-                                       : E * H * (a.qk_nope_head_dim + a.qk_rope_head_dim);
-    const double kv = E * (a.kv_lora_rank + a.qk_rope_head_dim) + double(a.kv_lora_rank) * H * (a.qk_nope_head_dim + a.v_head_dim);
-    const double o = H * a.v_head_dim * E;
-    // MQA stand-in (one KV head) with the same projection parameters: 2·E·D·(H + 1) = q + kv + o.
-    c.n_head_kv = 1;
-    // A multiple of 32 so that block-quantized stand-in weights (int4 as q4_0) tile any head split.
-    c.head_dim = std::max(32, int(std::lround((q + kv + o) / (2 * E * (H + 1)) / 32)) * 32);
-    c.n_rot = c.head_dim;
-    m.mla_latent = a.kv_lora_rank;
-    m.mla_rope = a.qk_rope_head_dim;
-    m.kv_per_token = a.kv_lora_rank + a.qk_rope_head_dim;
-    m.notes.push_back("MLA: projections as MQA of equal parameters; attention on the compressed latent (absorbed form)");
+  p.validate();
+  for (int il = 0; il < src.n_layer; ++il) {
+    const bool mixing_like_l0 = !src.layer_has_attention(il) || (src.layer_window(il) > 0 && k.full);
+    ++m.mixing_layers[mixing_like_l0 ? 0 : 1];
+    ++m.ffn_layers[src.layer_is_moe(il) == p.layer_is_moe(1) ? 1 : 0];
   }
-  if (src.swa.enabled()) {
-    m.window = src.swa.window;
-    m.full_every = src.swa.full_every;
-  }
-  if (src.linear_attn.n_head_v > 0 || src.state_bytes_per_sequence() > 0)
-    fail("[plan] {}: linear-attention (DeltaNet) layers are not modeled by the planner yet", id);
-  if (src.sparse_attn.enabled()) m.notes.push_back("sparse attention indexer not modeled: attention over the full context");
-  if (c.n_ff <= 0) fail("[plan] {}: no FFN width", id);
+  const auto meta = Model::meta(src, DType::F32);
+  m.n_params = double(meta->n_params());
+  m.n_params_active = double(meta->n_params_active());
+  if (src.sparse_attn.enabled()) m.notes.push_back("sparse-attention indexer heads replicated on every TP rank");
+  if (src.moe.enabled()) m.notes.push_back("balanced expert routing (uniform top-k)");
   return m;
 }
 

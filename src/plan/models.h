@@ -9,7 +9,7 @@ namespace db::plan {
 
 // Throws "[plan] unknown model '<id>' (known: ...)".
 PlanModel find_model(const std::string& id);
-// The planner's view of a model configuration (stand-ins for blocks the builder does not make).
+// The planner's view of a model configuration: the real config and its two-layer pair.
 PlanModel plan_model(const std::string& id, const ModelConfig& config);
 std::vector<std::string> model_ids();
 

@@ -36,7 +36,14 @@ std::string compute_format(const Precision& p) {
   return "";
 }
 
-bool is_head(const std::string& name) { return name == "embd" || name == "output_norm" || name == "logits"; }
+// Learned position tables end at n_ctx_train: a longer context is not a model that exists.
+void check_positions(const PlanModel& m, const Workload& w) {
+  const ModelConfig& c = m.config;
+  if (c.pos_embd == PosEmbd::Learned)
+    DB_CHECK(int64_t(w.input_len) + w.output_len <= c.n_ctx_train,
+             "[plan] {}: {} + {} tokens exceed the {} positions it was trained with", m.id, w.input_len, w.output_len,
+             c.n_ctx_train);
+}
 
 }  // namespace
 
@@ -44,24 +51,6 @@ double bytes_per_element(const std::string& d) {
   const DType t = graph_dtype(d);
   const auto& info = dtype_info(t);
   return double(info.block_bytes) / double(info.block_size);
-}
-
-double PlanModel::params() const {
-  const ModelConfig& c = config;
-  const double E = c.n_embd, Q = double(c.n_head) * c.head_dim, KV = double(c.n_embd_kv());
-  const double attn = 2 * E * Q + 2 * E * KV;
-  const double dense_ffn = 3 * E * c.n_ff;
-  const double moe_ffn = 3 * E * (double(n_expert) * expert_ff + shared_ff) + E * n_expert;
-  const int moe_layers = moe() ? c.n_layer - n_dense_layers : 0;
-  return c.n_layer * attn + (c.n_layer - moe_layers) * dense_ffn + moe_layers * moe_ffn + 2 * E * c.n_vocab;
-}
-
-double PlanModel::active_params() const {
-  if (!moe()) return params();
-  const ModelConfig& c = config;
-  const double E = c.n_embd;
-  const int moe_layers = c.n_layer - n_dense_layers;
-  return params() - moe_layers * 3 * E * double(n_expert - n_expert_used) * expert_ff;
 }
 
 std::string Layout::str() const {
@@ -75,128 +64,203 @@ std::string Layout::str() const {
 Planner::Planner(const perf::DeviceProfile& profile, std::string framework)
     : cost_(profile), comm_(profile), framework_(&perf::calibration().framework(framework)) {}
 
-LayerCost Planner::cost_graph(const PlanModel& m, const Precision& p, int tp, int ffn_width, int64_t tokens, int seqs,
-                              int new_per_seq, int past, bool with_head, double* head_s) {
-  const std::string fmt_compute = compute_format(p);
-  const Key key{tp, ffn_width, seqs, new_per_seq, past, tokens, p.weight, p.kv, fmt_compute};
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    if (head_s) *head_s = it->second.second;
-    return it->second.first;
-  }
-  const ModelConfig& c = m.config;
+namespace {
+
+int div_up(int64_t x, int64_t d) { return int(std::max<int64_t>(1, (x + d - 1) / d)); }
+
+// Block-quantized stand-ins (int4 as q4_0) need rows in whole 32-element blocks: a shard width
+// that is not is rounded up (engines pad the same way).
+int width(int64_t w, bool blocks) { return blocks ? div_up(w, 32) * 32 : div_up(w, 1); }
+
+// The pair config as one device of a TP group holds it: attention, DeltaNet and indexer-free
+// projections split by heads, dense FFN and (ep = 1) every expert split by width, the vocabulary
+// split. With ep > 1 each rank holds n_expert/ep whole experts; its tokens are sized in pair_cost.
+ModelConfig shard(const ModelConfig& c, int tp, int ep, bool blocks) {
   ModelConfig s = c;
-  s.n_layer = 1;
-  s.n_head = c.n_head / tp;
+  s.n_head = std::max(1, c.n_head / tp);
   s.n_head_kv = std::max(1, c.n_head_kv / tp);
-  // Block-quantized stand-ins (int4 as q4_0) need rows in whole 32-element blocks: a shard width
-  // that is not is rounded up (engines pad the same way).
-  const bool blocks = dtype_info(graph_dtype(p.weight)).block_size > 1;
-  s.n_ff = std::max(32, blocks ? (ffn_width + 31) / 32 * 32 : ffn_width);
-  s.n_vocab = int((c.n_vocab + tp - 1) / tp);
-  const auto model = Model::meta(s, graph_dtype(p.weight));
-  // Dense part: `tokens` tokens as one sequence (its attention is not used); attention part: one
-  // sequence of new_per_seq tokens after `past`, then counted once per sequence.
-  const int64_t dense_tokens = std::min<int64_t>(tokens, kChunk);
-  const double scale = double(tokens) / double(dense_tokens);
-  LayerCost lc;
-  double head = 0;
+  s.n_ff = width(int64_t(c.n_ff) / tp, blocks);
+  s.n_vocab = div_up(c.n_vocab, tp);
+  if (c.linear_attn.enabled()) {
+    LinearAttnConfig& a = s.linear_attn;
+    a.n_head_k = std::max(1, c.linear_attn.n_head_k / tp);
+    a.n_head_v = std::max(a.n_head_k, c.linear_attn.n_head_v / tp / a.n_head_k * a.n_head_k);
+  }
+  if (c.moe.enabled()) {
+    MoeConfig& m = s.moe;
+    if (ep > 1) {
+      m.n_expert = c.moe.n_expert / ep;
+      m.n_expert_used = std::min(c.moe.n_expert_used, m.n_expert);
+      m.n_expert_shared = std::min(c.moe.n_expert_shared, m.n_expert);
+      m.n_ff_expert = width(c.moe.n_ff_expert, blocks);
+      // Shared experts split over the tp/ep ranks that serve the same tokens (whole when ep = tp).
+      if (c.moe.n_ff_shared > 0) m.n_ff_shared = width(int64_t(c.moe.n_ff_shared) * ep / tp, blocks);
+    } else {
+      m.n_ff_expert = width(int64_t(c.moe.n_ff_expert) / tp, blocks);
+      if (c.moe.n_ff_shared > 0) m.n_ff_shared = width(int64_t(c.moe.n_ff_shared) / tp, blocks);
+    }
+  }
+  return s;
+}
+
+enum class Part { Head, Mixing, Ffn };
+struct Where {
+  Part part = Part::Head;
+  int layer = 0;
+};
+
+// Which layer of the pair a node belongs to ("l0.", "l1.") and whether it is FFN or token mixing.
+Where where(const std::string& name) {
+  if (name.size() < 3 || name[0] != 'l' || (name[1] != '0' && name[1] != '1') || name[2] != '.') return {};
+  const std::string_view rest = std::string_view(name).substr(3);
+  static constexpr std::string_view ffn[] = {"ffn_", "router", "experts", "expert_w", "moe_", "exp_", "shexp_"};
+  const bool is_ffn = std::any_of(std::begin(ffn), std::end(ffn), [&](std::string_view f) { return rest.starts_with(f); });
+  return {is_ffn ? Part::Ffn : Part::Mixing, name[1] - '0'};
+}
+
+// Ops whose work belongs to one sequence (its cache or recurrent state): attention, cache writes,
+// DeltaNet and convolution states, and everything computed from cached rows (MLA's expanded keys,
+// the sparse indexer's scores and top-k). The rest is token-level.
+std::vector<bool> per_sequence(const Graph& g) {
+  std::vector<bool> from_cache(g.nodes().size()), seq(g.nodes().size());
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    const Node& n = g.nodes()[i];
+    bool src_cached = false;
+    for (int s : n.src)
+      if (s >= 0 && from_cache[size_t(s)]) src_cached = true;
+    const bool state_op = n.op == Op::Attention || n.op == Op::DeltaNet || n.op == Op::ShortConv;
+    from_cache[i] = n.op == Op::KvStore || n.op == Op::Convert || (src_cached && !state_op && n.op != Op::TopK);
+    seq[i] = from_cache[i] || state_op || (n.op == Op::TopK && src_cached);
+  }
+  return seq;
+}
+
+// The node behind a chain of views.
+int through_views(const Graph& g, int id) {
+  while (id >= 0 && g.node(id).op == Op::View) id = g.node(id).src[0];
+  return id;
+}
+
+// Per-sequence score chains that engines run as one kernel (the sparse indexer's q·k → relu →
+// weighted sum over heads, DeepGEMM's fp8_mqa_logits): a MatMul or Relu whose only consumer is a
+// Relu or WeightedSum hands its output over on chip. Marks those producers.
+std::vector<bool> fused_producers(const Graph& g, const std::vector<bool>& seq) {
+  const size_t n = g.nodes().size();
+  std::vector<int> uses(n), consumer(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    if (g.nodes()[i].op == Op::View) continue;
+    for (int s : g.nodes()[i].src) {
+      const int p = through_views(g, s);
+      if (p < 0) continue;
+      ++uses[size_t(p)];
+      consumer[size_t(p)] = int(i);
+    }
+  }
+  std::vector<bool> fused(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Op op = g.nodes()[i].op;
+    if (!seq[i] || (op != Op::MatMul && op != Op::Relu) || uses[i] != 1) continue;
+    const Op next = g.node(consumer[i]).op;
+    fused[i] = next == Op::Relu || next == Op::WeightedSum;
+  }
+  return fused;
+}
+
+bool has_node(const Graph& g, std::string_view suffix) {
+  return std::any_of(g.nodes().begin(), g.nodes().end(), [&](const Node& n) { return n.out.name.ends_with(suffix); });
+}
+
+}  // namespace
+
+const Planner::PairCost& Planner::pair_cost(const PlanModel& m, const Precision& p, int tp, int ep, int64_t tokens,
+                                            int seqs, int new_per_seq, int past) {
+  const std::string fmt_compute = compute_format(p);
+  const Key key{m.id, tp, ep, seqs, new_per_seq, past, tokens, p.weight, p.kv, fmt_compute};
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  const DType wdt = graph_dtype(p.weight), kvdt = graph_dtype(p.kv);
+  const ModelConfig s = shard(m.pair, tp, ep, dtype_info(wdt).block_size > 1);
+  const auto model = Model::meta(s, wdt);
+  PairCost pc;
   auto note_unknown = [&](const perf::OpEstimate& e) {
     if (!e.unknown.empty() && std::find(unknowns_.begin(), unknowns_.end(), e.unknown) == unknowns_.end())
       unknowns_.push_back(e.unknown);
   };
-  // Dense part: `tokens` tokens as one sequence (its attention core is not used here).
+  // Per-sequence graph: one sequence of new_per_seq tokens after `past`; its per-sequence ops run
+  // for `seqs` sequences in one batched kernel each (the work scales, the launch cost does not).
+  ForwardOptions opts;
+  if (seqs > 0 && new_per_seq > 0) {
+    const KvCache cache(s, past + new_per_seq, kvdt, false);
+    const ForwardGraph fg = build_forward(*model, cache, new_per_seq, past, false);
+    const std::vector<bool> seq = per_sequence(fg.graph);
+    const std::vector<bool> fused = fused_producers(fg.graph, seq);
+    for (size_t i = 0; i < fg.graph.nodes().size(); ++i) {
+      const Node& n = fg.graph.nodes()[i];
+      const Where w = where(n.out.name);
+      if (!seq[i] || w.part != Part::Mixing) continue;
+      perf::OpEstimate e = cost_.estimate(fg.graph, n, fmt_compute);
+      note_unknown(e);
+      // A fused chain neither writes nor re-reads its intermediate, and launches once.
+      const int src = through_views(fg.graph, n.src[0]);
+      const bool fed = src >= 0 && fused[size_t(src)];
+      if (fused[i] || fed) {
+        const double rate = e.bytes > 0 ? e.memory_s / e.bytes : 0;
+        if (fused[i]) e.bytes -= double(n.out.nbytes());
+        if (fed) {
+          e.bytes -= double(fg.graph.node(src).out.nbytes());
+          e.overhead_s = 0;
+        }
+        e.memory_s = std::max(0.0, e.bytes) * rate;
+        e.seconds = std::max(e.compute_s, e.memory_s) + e.overhead_s;
+      }
+      pc.mixing_sequences[size_t(w.layer)] += (e.seconds - e.overhead_s) * seqs + e.overhead_s;
+    }
+    // The token-level graph takes the same MLA form (absorbed for decode, expanded for prefill).
+    if (s.mla.enabled()) opts.mla = has_node(fg.graph, ".attn_lat") ? ForwardOptions::Mla::Absorbed : ForwardOptions::Mla::Expanded;
+  }
+  // Token-level graph: the batch's tokens (≤ one chunk; more are whole chunks) as one sequence.
+  // With ep > 1 an expert rank sees tokens·k/ep routed pairs: tokens·k/(ep·slots) tokens here.
+  int64_t chunk = kChunk;
+  if (s.pos_embd == PosEmbd::Learned) chunk = std::min<int64_t>(chunk, s.n_ctx_train);
+  int64_t graph_tokens = tokens;
+  if (ep > 1 && m.moe())
+    graph_tokens = std::max<int64_t>(1, (tokens * m.config.moe.n_expert_used + int64_t(ep) * s.moe.n_expert_used - 1) /
+                                            (int64_t(ep) * s.moe.n_expert_used));
+  const int64_t dense_tokens = std::min(std::max<int64_t>(graph_tokens, 1), chunk);
+  const double scale = double(std::max<int64_t>(graph_tokens, 1)) / double(dense_tokens);
   {
-    const KvCache cache(s, int(dense_tokens), graph_dtype(p.kv), false);
-    const ForwardGraph fg = build_forward(*model, cache, int(dense_tokens), 0, /*last_logits_only=*/false);
-    for (const Node& n : fg.graph.nodes()) {
-      if (n.op == Op::Leaf || n.op == Op::View || n.op == Op::Attention || n.op == Op::KvStore) continue;
+    const KvCache cache(s, int(dense_tokens), kvdt, false);
+    const ForwardGraph fg = build_forward(*model, cache, int(dense_tokens), 0, false, opts);
+    const std::vector<bool> seq = per_sequence(fg.graph);
+    for (size_t i = 0; i < fg.graph.nodes().size(); ++i) {
+      const Node& n = fg.graph.nodes()[i];
+      if (n.op == Op::Leaf || n.op == Op::View || seq[i]) continue;
       const perf::OpEstimate e = cost_.estimate(fg.graph, n, fmt_compute);
       note_unknown(e);
-      if (is_head(n.out.name)) {
-        head += e.seconds;
-        continue;
-      }
-      const bool ffn = n.out.name.find(".ffn_") != std::string::npos;
-      if (ffn && ffn_width == 0) continue;
-      lc.dense += e.seconds * scale;
-      if (ffn) {
-        lc.ffn += e.seconds * scale;
-        lc.ffn_overhead += e.overhead_s * scale;
-      }
+      const Where w = where(n.out.name);
+      const double t = e.seconds * scale;
+      if (w.part == Part::Head) pc.head += t;
+      else if (w.part == Part::Ffn) pc.ffn[size_t(w.layer)] += t;
+      else pc.mixing_tokens[size_t(w.layer)] += t;
     }
   }
-  // Attention core: one sequence of new_per_seq tokens after `past`, run for `seqs` sequences in
-  // one batched kernel (work scales, the launch cost does not).
-  if (seqs > 0 && new_per_seq > 0) {
-    auto core_ops = [&](const ModelConfig& cfg) {
-      const auto mm = Model::meta(cfg, graph_dtype(p.weight));
-      const KvCache cache(cfg, past + new_per_seq, graph_dtype(p.kv), false);
-      const ForwardGraph fg = build_forward(*mm, cache, new_per_seq, past, false);
-      std::vector<perf::OpEstimate> ops;
-      for (const Node& n : fg.graph.nodes())
-        if (n.op == Op::Attention || n.op == Op::KvStore) ops.push_back(cost_.estimate(fg.graph, n, fmt_compute));
-      return ops;
-    };
-    std::vector<perf::OpEstimate> ops = core_ops(s);
-    if (m.mla_latent > 0) {
-      // Absorbed MLA attends over the latent: per token the cache holds latent + rope values, and
-      // each head does 2·(2·latent + rope) FLOPs per cached token. Two MQA stand-ins reproduce
-      // those exactly: bytes from one with head_dim (latent + rope)/2, FLOPs from one with
-      // head_dim (2·latent + rope)/2.
-      ModelConfig bytes_cfg = s, flops_cfg = s;
-      bytes_cfg.n_head_kv = flops_cfg.n_head_kv = 1;
-      bytes_cfg.head_dim = bytes_cfg.n_rot = std::max(2, (m.mla_latent + m.mla_rope) / 2 / 2 * 2);
-      flops_cfg.head_dim = flops_cfg.n_rot = std::max(2, (2 * m.mla_latent + m.mla_rope) / 2 / 2 * 2);
-      const auto by_bytes = core_ops(bytes_cfg), by_flops = core_ops(flops_cfg);
-      for (size_t i = 0; i < ops.size(); ++i) {
-        ops[i] = by_bytes[i];
-        ops[i].compute_s = std::max(by_bytes[i].compute_s, by_flops[i].compute_s);
-        ops[i].seconds = std::max(ops[i].compute_s, ops[i].memory_s) + ops[i].overhead_s;
-      }
-    }
-    for (const perf::OpEstimate& e : ops) {
-      note_unknown(e);
-      lc.attention += (e.seconds - e.overhead_s) * seqs + e.overhead_s;
-    }
+  return cache_[key] = pc;
+}
+
+LayerCost Planner::layer(const PlanModel& m, const Precision& p, int tp, int64_t tokens, int seqs, int new_per_seq,
+                         int past) {
+  const PairCost& pc = pair_cost(m, p, tp, 1, tokens, seqs, new_per_seq, past);
+  LayerCost lc;
+  for (size_t k = 0; k < 2; ++k) {
+    lc.dense += m.mixing_layers[k] * pc.mixing_tokens[k] + m.ffn_layers[k] * pc.ffn[k];
+    lc.attention += m.mixing_layers[k] * pc.mixing_sequences[k];
   }
-  cache_[key] = {lc, head};
-  if (head_s) *head_s = head;
+  lc.dense /= m.config.n_layer;
+  lc.attention /= m.config.n_layer;
   return lc;
 }
 
-LayerCost Planner::layer(const PlanModel& m, const Precision& p, int tp, int ffn_width, int64_t tokens, int seqs,
-                         int new_per_seq, int past) {
-  return cost_graph(m, p, tp, ffn_width, tokens, seqs, new_per_seq, past, false, nullptr);
-}
-
 double Planner::head(const PlanModel& m, const Precision& p, int tp, int64_t tokens) {
-  double h = 0;
-  cost_graph(m, p, tp, 0, tokens, 0, 0, 0, true, &h);
-  return h * double(tokens) / double(std::min<int64_t>(tokens, kChunk));
-}
-
-double Planner::moe_ffn(const PlanModel& m, const Precision& p, const Layout& l, int64_t tokens) {
-  // Experts are whole on their EP rank (ep > 1), or split over the TP group (ep = 1). Tokens pick
-  // n_expert_used experts each, uniformly (balanced routing): a rank runs the experts it holds
-  // that at least one token picked, each over its share of the tokens.
-  const int ep = std::max(1, l.ep);
-  const int split = ep > 1 ? 1 : l.tp;
-  const double local_experts = double(m.n_expert) / ep;
-  const double picks = double(tokens) * m.n_expert_used;  // token-expert pairs in the replica
-  const double touched = local_experts * (1 - std::pow(1 - 1.0 / m.n_expert, picks));
-  const double per_expert = std::max(1.0, picks / m.n_expert);
-  const int64_t t = int64_t(std::ceil(per_expert));
-  // Engines run all local experts as one grouped GEMM: the work adds up, the fixed per-op cost is
-  // paid once.
-  const LayerCost one = layer(m, p, 1, std::max(1, m.expert_ff / split), t, 0, 0, 0);
-  double s = (one.ffn - one.ffn_overhead) * std::max(1.0, touched) + one.ffn_overhead;
-  if (m.shared_ff > 0) s += layer(m, p, 1, std::max(1, m.shared_ff / l.tp), tokens, 0, 0, 0).ffn;
-  if (ep > 1) {
-    // Dispatch and combine: each token's hidden state to and from its experts.
-    const double bytes = double(tokens) / ep * m.n_expert_used * m.config.n_embd * kActivationBytes;
-    s += 2 * comm_.seconds(perf::Collective::AllToAll, bytes, {ep, 1});
-  }
-  return s;
+  return pair_cost(m, p, tp, 1, tokens, 0, 0, 0).head;
 }
 
 double Planner::forward(const PlanModel& m, const Precision& p, const Layout& l, int seqs, int new_per_seq, int past) {
@@ -207,59 +271,82 @@ double Planner::forward(const PlanModel& m, const Precision& p, const Layout& l,
   const int seqs_attn = (mb + attn_groups - 1) / attn_groups;
   const int64_t tokens = int64_t(mb) * new_per_seq;
   const int64_t tokens_attn = int64_t(seqs_attn) * new_per_seq;
+  const int ep = m.moe() ? std::max(1, l.ep) : 1;
 
-  LayerCost attn = layer(m, p, tp_attn, 0, tokens_attn, seqs_attn, new_per_seq, past);
-  if (m.window > 0 && past > m.window) {
-    // Windowed layers attend to the last `window` tokens only; every full_every-th layer to all.
-    const double full_share = m.full_every > 0 ? 1.0 / m.full_every : 0.0;
-    const LayerCost windowed = layer(m, p, tp_attn, 0, tokens_attn, seqs_attn, new_per_seq, m.window);
-    attn.attention = full_share * attn.attention + (1 - full_share) * windowed.attention;
+  const PairCost& mixing = pair_cost(m, p, tp_attn, 1, tokens_attn, seqs_attn, new_per_seq, past);
+  const PairCost& ffn = pair_cost(m, p, l.tp, 1, tokens, 0, 0, 0);
+  const PairCost& experts = ep > 1 ? pair_cost(m, p, l.tp, ep, tokens, 0, 0, 0) : ffn;
+  const double act = double(c.n_embd) * kActivationBytes;
+  const double ar_attn = comm_.seconds(perf::Collective::AllReduce, double(tokens_attn) * act, {tp_attn, 1});
+  const double ar_ffn = comm_.seconds(perf::Collective::AllReduce, double(tokens) * act, {l.tp, 1});
+  // Dispatch and combine: each token's hidden state to and from its experts.
+  const double a2a = ep > 1 ? 2 * comm_.seconds(perf::Collective::AllToAll,
+                                                double(tokens) / ep * c.moe.n_expert_used * act, {ep, 1})
+                            : 0;
+  double layers_s = 0;
+  for (size_t k = 0; k < 2; ++k) {
+    layers_s += m.mixing_layers[k] * (mixing.mixing_tokens[k] + mixing.mixing_sequences[k] + ar_attn);
+    const bool moe_kind = m.pair.layer_is_moe(int(k));
+    // GPT-J's parallel block sums attention and MLP before one all-reduce.
+    const double reduce = moe_kind && ep > 1 ? a2a : c.parallel_block ? 0 : ar_ffn;
+    layers_s += m.ffn_layers[k] * ((moe_kind ? experts.ffn[k] : ffn.ffn[k]) + reduce);
   }
-  const double ar_attn = comm_.seconds(perf::Collective::AllReduce, double(tokens_attn) * c.n_embd * kActivationBytes,
-                                       {tp_attn, 1});
-  const double dense_ffn = layer(m, p, l.tp, c.n_ff / l.tp, tokens, 0, 0, 0).ffn +
-                           comm_.seconds(perf::Collective::AllReduce, double(tokens) * c.n_embd * kActivationBytes,
-                                         {l.tp, 1});
-  double ffn_moe = 0;
-  if (m.moe()) ffn_moe = moe_ffn(m, p, l, tokens) + (l.ep > 1 ? 0 : comm_.seconds(perf::Collective::AllReduce,
-                                                                                    double(tokens) * c.n_embd * kActivationBytes, {l.tp, 1}));
-  const int moe_layers = m.moe() ? c.n_layer - m.n_dense_layers : 0;
-  const double layers_s = c.n_layer * (attn.dense + attn.attention + ar_attn) + (c.n_layer - moe_layers) * dense_ffn +
-                          moe_layers * ffn_moe;
   const double stage = layers_s / l.pp + head(m, p, l.tp, mb);
-  const double send = l.pp > 1 ? comm_.seconds(perf::Collective::SendRecv, double(tokens) * c.n_embd * kActivationBytes,
-                                               {2, l.tp})
-                               : 0;
+  const double send = l.pp > 1 ? comm_.seconds(perf::Collective::SendRecv, double(tokens) * act, {2, l.tp}) : 0;
   return l.pp * (stage + send);
+}
+
+std::array<double, 4> Planner::layer_weight_bytes(const PlanModel& m, const Precision& p, int tp_attn, int tp, int ep) {
+  const auto key = std::make_tuple(m.id, tp_attn, tp, ep, p.weight);
+  if (auto it = weight_cache_.find(key); it != weight_cache_.end()) return it->second;
+  const DType wdt = graph_dtype(p.weight);
+  const bool blocks = dtype_info(wdt).block_size > 1;
+  auto bytes = [&](const TensorSpec& t) {
+    const double rows = double(t.ne[1]) * double(t.ne[2]) * double(t.ne[3]);
+    return t.is_matrix ? double(row_bytes(wdt, t.ne[0])) * rows : 4.0 * double(t.ne[0]) * rows;
+  };
+  // [mixing l0, mixing l1, ffn l0, ffn l1] on one device.
+  std::array<double, 4> out{};
+  for (const TensorSpec& t : tensor_specs(shard(m.pair, tp_attn, 1, blocks)))
+    for (int l = 0; l < 2; ++l)
+      if (t.name.starts_with(fmt::format("blk.{}.", l)) && !t.name.starts_with(fmt::format("blk.{}.ffn_", l)))
+        out[size_t(l)] += bytes(t);
+  for (const TensorSpec& t : tensor_specs(shard(m.pair, tp, m.moe() ? ep : 1, blocks)))
+    for (int l = 0; l < 2; ++l)
+      if (t.name.starts_with(fmt::format("blk.{}.ffn_", l))) out[2 + size_t(l)] += bytes(t);
+  return weight_cache_[key] = out;
 }
 
 Memory Planner::memory(const PlanModel& m, const Precision& p, const Layout& l, int context, int seqs) {
   const ModelConfig& c = m.config;
-  const double E = c.n_embd, D = c.head_dim;
+  const double E = c.n_embd;
   const int attn_groups = l.attention_dp ? std::max(1, l.dp) : 1;
   const int tp_attn = std::max(1, l.tp / attn_groups);
-  const double kv_heads = std::max(1, c.n_head_kv / tp_attn);
-  const double attn = (2 * E * D * (double(c.n_head) / tp_attn) + 2 * E * D * kv_heads);
-  const double dense_ffn = 3 * E * c.n_ff / l.tp;
-  const int moe_layers = m.moe() ? c.n_layer - m.n_dense_layers : 0;
-  const int ep = std::max(1, l.ep);
-  const double moe_ffn = m.moe() ? 3 * E * (double(m.n_expert) * m.expert_ff / (ep > 1 ? ep : l.tp) + double(m.shared_ff) / l.tp) +
-                                       E * m.n_expert
-                                 : 0;
+  const int ep = m.moe() ? std::max(1, l.ep) : 1;
+  const std::array<double, 4> w = layer_weight_bytes(m, p, tp_attn, l.tp, ep);
+  double per_layer = 0;
+  for (size_t k = 0; k < 2; ++k) per_layer += m.mixing_layers[k] * w[k] + m.ffn_layers[k] * w[2 + k];
+  per_layer /= c.n_layer;
   const double layers_per_stage = std::ceil(double(c.n_layer) / l.pp);
-  const double moe_share = double(moe_layers) / c.n_layer;
-  const double per_layer = attn + (1 - moe_share) * dense_ffn + moe_share * moe_ffn;
-  const double embed = (l.pp > 1 ? 1 : 2) * E * c.n_vocab / l.tp;
+  // Embedding and classifier (split over TP): both on one stage, or one at each end of a pipeline.
+  const double table = E * std::ceil(double(c.n_vocab) / l.tp) * bytes_per_element(p.weight);
+  const double embed = (l.pp == 1 && !c.tied_output ? 2 : 1) * table +
+                       (c.pos_embd == PosEmbd::Learned ? E * c.n_ctx_train * bytes_per_element(p.weight) : 0);
   Memory mem;
-  mem.weights = (layers_per_stage * per_layer + embed) * bytes_per_element(p.weight);
-  const double kv_elems = m.kv_per_token > 0 ? m.kv_per_token : 2 * D * kv_heads;
-  const double kv_per_seq = layers_per_stage * kv_elems * bytes_per_element(p.kv) * context;
+  mem.weights = layers_per_stage * per_layer + embed;
+  // Cache per sequence: keys/values (MLA: the latent, replicated on TP ranks; sparse attention: the
+  // indexer keys) per token, DeltaNet states per sequence, for the stage's share of the layers.
+  const ModelConfig sharded = shard(c, tp_attn, 1, false);
+  const double stage_share = layers_per_stage / c.n_layer;
+  const double kv_per_seq = stage_share * (double(sharded.kv_bytes_per_token(graph_dtype(p.kv))) * context +
+                                           double(sharded.state_bytes_per_sequence()));
   const int seqs_per_device = (seqs + attn_groups - 1) / attn_groups;
   mem.kv_cache = kv_per_seq * seqs_per_device;
   // Activations: one layer's intermediate tensors (f32 in the graph) for a full prefill chunk,
   // which engines reserve up front whatever the batch.
   const double chunk = double(kChunk);
-  mem.activations = chunk * (4 * E + 2 * double(std::max(c.n_ff, m.expert_ff * std::max(1, m.n_expert_used))) / l.tp) * 4;
+  const double ff = std::max(double(c.n_ff), double(c.moe.n_ff_expert) * std::max(1, c.moe.n_expert_used));
+  mem.activations = chunk * (4 * E + 2 * ff / l.tp) * 4;
   mem.capacity = double(profile().memory_bytes()) * kMemoryFraction;
   const double free = mem.capacity - mem.weights - mem.activations;
   mem.max_sequences = free > 0 ? int(std::min(1e9, std::floor(free / kv_per_seq))) * attn_groups : 0;
@@ -281,7 +368,8 @@ Estimate Planner::estimate(const Request& r, const Layout& l, int batch_limit) {
   DB_CHECK(per_replica * replicas == decode_devices,
            "[plan] layout {} uses {} devices but {} are given", l.str(), per_replica * replicas, decode_devices);
   if (m.moe() && l.ep > 1)
-    DB_CHECK(m.n_expert % l.ep == 0, "[plan] EP{} does not divide the {} experts of {}", l.ep, m.n_expert, m.id);
+    DB_CHECK(c.moe.n_expert % l.ep == 0, "[plan] EP{} does not divide the {} experts of {}", l.ep, c.moe.n_expert, m.id);
+  check_positions(m, w);
   unknowns_.clear();
 
   Estimate e;
@@ -314,7 +402,7 @@ Estimate Planner::estimate(const Request& r, const Layout& l, int batch_limit) {
   auto decode_step = [&](int seqs) {
     double t = forward(m, r.precision, l, seqs, verify, ctx_mid);
     if (verify > 1) {
-      const LayerCost one = layer(m, r.precision, l.tp, c.n_ff / l.tp, seqs, seqs, 1, ctx_mid);
+      const LayerCost one = layer(m, r.precision, l.tp, seqs, seqs, 1, ctx_mid);
       t += (verify - 1) * (one.dense + one.attention + head(m, r.precision, l.tp, seqs));
     }
     return t + fw_decode;
@@ -400,6 +488,7 @@ std::vector<int> powers_of_two_dividing(int n, int limit) {
 
 std::vector<Planner::Candidate> Planner::search(const Request& r, const std::function<void(double)>& progress) {
   const ModelConfig& c = r.model.config;
+  check_positions(r.model, r.work);
   std::vector<Layout> layouts;
   for (int tp : powers_of_two_dividing(r.count, c.n_head))
     if (c.n_head % tp == 0)
@@ -407,13 +496,12 @@ std::vector<Planner::Candidate> Planner::search(const Request& r, const std::fun
         const int dp = r.count / (tp * pp);
         std::vector<int> eps = {1};
         if (r.model.moe())
-          for (int ep = 2; ep <= tp && r.model.n_expert % ep == 0; ep *= 2) eps.push_back(ep);
+          for (int ep = 2; ep <= tp && c.moe.n_expert % ep == 0; ep *= 2) eps.push_back(ep);
         for (int ep : eps) layouts.push_back({tp, pp, ep, dp, false});
       }
   std::vector<Candidate> out;
   size_t done = 0;
   for (const Layout& l : layouts) {
-    const Request probe = r;
     const Memory mem = memory(r.model, r.precision, l, r.work.input_len + r.work.output_len, 1);
     if (++done, progress) progress(double(done) / layouts.size());
     if (!mem.fits || mem.max_sequences < 1) continue;

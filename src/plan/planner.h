@@ -1,10 +1,11 @@
 // The planner: how a model runs on N devices of one profile, before anyone buys them. Per-op
 // times come from the operator graph the src/llm builder makes (meta weights, shapes only), costed
-// by perf::CostModel — the same model the sim:<chip> virtual devices charge. One decoder layer is
-// built and costed per distinct (shard, token count, context) and reused for every layer and
-// every candidate layout. Communication comes from perf::Collectives; per-step framework overheads
+// by perf::CostModel — the same model the sim:<chip> virtual devices charge. The model's two kinds
+// of layer (PlanModel::pair) are built per device and costed per distinct (shard, token count,
+// context), then reused for every layer of that kind and every candidate layout. Communication comes from perf::Collectives; per-step framework overheads
 // from data/calibration/planner.toml.
 #pragma once
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,24 +21,22 @@
 
 namespace db::plan {
 
-// What the planner needs to know about an architecture beyond the dense decoder the builder makes.
+// A model as the planner costs it: the real architecture (data/models/<id>.toml) and two layers
+// that stand for all of them. `pair` is the config with n_layer = 2 whose layer 0 and layer 1 have
+// the model's two kinds of token mixing (DeltaNet or windowed / full attention) and of FFN (dense /
+// MoE); mixing_layers and ffn_layers count how many of the real layers are of each kind. The
+// planner builds `pair` sharded per device with build_forward and costs every op of it.
 struct PlanModel {
   std::string id;
-  ModelConfig config;  // the dense decoder (for MoE: the attention part and one expert's FFN width)
-  int n_expert = 0;       // routed experts per MoE layer (0: dense)
-  int n_expert_used = 0;  // experts each token visits
-  int expert_ff = 0;      // FFN width of one routed expert
-  int shared_ff = 0;      // FFN width of the always-on shared experts (0: none)
-  int n_dense_layers = 0; // leading layers with a dense FFN of config.n_ff (MoE models)
-  int kv_per_token = 0;   // cache elements per token per layer when not 2·head_dim·n_head_kv (MLA)
-  int mla_latent = 0;     // MLA kv_lora_rank (0: not MLA)
-  int mla_rope = 0;       // MLA rope dims per head
-  int window = 0;         // sliding window (0: none)
-  int full_every = 0;     // with a window: every Nth layer attends fully (0: all windowed)
-  std::vector<std::string> notes;  // stand-ins used to cost blocks the builder does not make
-  bool moe() const { return n_expert > 0; }
-  double params() const;         // all parameters
-  double active_params() const;  // parameters one token uses
+  ModelConfig config;
+  ModelConfig pair;
+  std::array<int, 2> mixing_layers{};  // real layers whose token mixing is that of pair layer 0 / 1
+  std::array<int, 2> ffn_layers{};     // real layers whose FFN is that of pair layer 0 / 1
+  double n_params = 0, n_params_active = 0;  // from the real config's tensors
+  std::vector<std::string> notes;  // what the graph does not capture
+  bool moe() const { return config.moe.enabled(); }
+  double params() const { return n_params; }                // all parameters
+  double active_params() const { return n_params_active; }  // parameters one token uses
 };
 
 // A number format by name: f32 f16 bf16 fp8 int8 int4 q8_0 q4_0.
@@ -100,12 +99,10 @@ struct Request {
   std::string framework = "default";
 };
 
-// Per-layer costs (seconds) split by what scales with what.
+// One average layer on one device of a TP group (seconds), split by what scales with what.
 struct LayerCost {
-  double dense = 0;      // projections, norms, FFN: scale with tokens
-  double attention = 0;  // attention core + KV store for the given sequences
-  double ffn = 0;        // the FFN part of `dense`
-  double ffn_overhead = 0;  // fixed per-op costs inside `ffn` (paid once by a grouped expert GEMM)
+  double dense = 0;      // token-level ops: projections, norms, FFN (scale with tokens)
+  double attention = 0;  // per-sequence ops: attention core, cache writes, DeltaNet state updates
 };
 
 class Planner {
@@ -124,9 +121,10 @@ class Planner {
   const perf::Collectives& collectives() const { return comm_; }
   const perf::FrameworkClass& framework() const { return *framework_; }
 
-  // One decoder layer (dense FFN of width ffn_width, or 0 for no FFN) on one device of a TP group.
-  LayerCost layer(const PlanModel& m, const Precision& p, int tp, int ffn_width, int64_t tokens, int seqs,
-                  int new_per_seq, int past);
+  // The average decoder layer (token mixing and FFN, TP-sharded, experts split over TP) on one
+  // device of a TP group: `seqs` sequences of `new_per_seq` tokens after `past`, `tokens` in all.
+  LayerCost layer(const PlanModel& m, const Precision& p, int tp, int64_t tokens, int seqs, int new_per_seq,
+                  int past);
   // Embedding + final norm + logits for `tokens` tokens on one device (vocabulary split over tp).
   double head(const PlanModel& m, const Precision& p, int tp, int64_t tokens);
   // Time of one forward over the replica: `seqs` sequences, `new_per_seq` new tokens each after
@@ -136,21 +134,32 @@ class Planner {
   size_t cached_shapes() const { return cache_.size(); }
 
  private:
+  // Costs of the two layers of PlanModel::pair built for one device (seconds).
+  struct PairCost {
+    std::array<double, 2> mixing_tokens{};     // token-level mixing ops, all tokens
+    std::array<double, 2> mixing_sequences{};  // per-sequence mixing ops, all sequences
+    std::array<double, 2> ffn{};               // FFN ops (incl. router, experts, shared experts)
+    double head = 0;                           // embeddings, final norm, logits
+  };
   struct Key {
-    int tp, ffn, seqs, new_per_seq, past;
+    std::string model;
+    int tp, ep, seqs, new_per_seq, past;
     int64_t tokens;
     std::string weight, kv, compute;
-    auto tie() const { return std::tie(tp, ffn, seqs, new_per_seq, past, tokens, weight, kv, compute); }
+    auto tie() const { return std::tie(model, tp, ep, seqs, new_per_seq, past, tokens, weight, kv, compute); }
     bool operator<(const Key& o) const { return tie() < o.tie(); }
   };
-  LayerCost cost_graph(const PlanModel& m, const Precision& p, int tp, int ffn_width, int64_t tokens, int seqs,
-                       int new_per_seq, int past, bool with_head, double* head_s);
-  double moe_ffn(const PlanModel& m, const Precision& p, const Layout& l, int64_t tokens);
+  // The pair sharded over `tp` (experts over `ep`), `tokens` tokens of `seqs` sequences.
+  const PairCost& pair_cost(const PlanModel& m, const Precision& p, int tp, int ep, int64_t tokens, int seqs,
+                            int new_per_seq, int past);
+  // Weight bytes per device of one layer of each pair kind: mixing, FFN.
+  std::array<double, 4> layer_weight_bytes(const PlanModel& m, const Precision& p, int tp_attn, int tp, int ep);
 
   perf::CostModel cost_;
   perf::Collectives comm_;
   const perf::FrameworkClass* framework_;
-  std::map<Key, std::pair<LayerCost, double>> cache_;
+  std::map<Key, PairCost> cache_;
+  std::map<std::tuple<std::string, int, int, int, std::string>, std::array<double, 4>> weight_cache_;
   std::vector<std::string> unknowns_;
 };
 

@@ -29,7 +29,7 @@ TrainEstimate estimate_training(Planner& planner, const TrainRequest& r) {
   const int64_t tokens = int64_t(r.micro_batch) * r.seq_len;
   const double act_bytes = double(tokens) * c.n_embd * 2;
 
-  const LayerCost lc = planner.layer(m, prec, l.tp, c.n_ff / l.tp, tokens, r.micro_batch, r.seq_len, 0);
+  const LayerCost lc = planner.layer(m, prec, l.tp, tokens, r.micro_batch, r.seq_len, 0);
   const double fwd = lc.dense + lc.attention;
   const double recompute = r.recompute == "full" ? fwd : r.recompute == "selective" ? lc.attention : 0;
   const double ar = comm.seconds(perf::Collective::AllReduce, act_bytes, {l.tp, 1});

@@ -178,6 +178,134 @@ TEST(CostModel, SevenBillionDecodeStepIsWeightBound) {
   EXPECT_LT(e.seconds, 1.3 * weights / (p.bandwidth() * 0.80));
 }
 
+// Expert-indexed matmul: a matrix op at the weights' format, FLOPs for the routed pairs only, and
+// weight bytes for the distinct experts the tokens touch, E·(1 − (1 − k/E)^T).
+TEST(CostModel, MatMulIdIsAMatrixOpReadingOnlyTouchedExperts) {
+  const DeviceProfile& p = profile("nvidia-h100-sxm");
+  const CostModel model(p);
+  const int64_t K = 1024, N = 512, X = 64, S = 8;
+  auto op = [&](int64_t T) {
+    Graph g;
+    const int w = g.leaf(make_tensor("exps", DType::BF16, {K, N, X, 1}));
+    const int x = g.leaf(make_tensor("x", DType::F32, {K, 1, T, 1}));
+    const int ids = g.leaf(make_tensor("ids", DType::I32, {S, T, 1, 1}));
+    const int y = g.add(Op::MatMulId, make_tensor("y", DType::F32, {N, S, T, 1}), {w, x, ids});
+    return model.estimate(g, g.node(y));
+  };
+  const OpEstimate one = op(1), many = op(4096);
+  EXPECT_EQ(one.format, "bf16");
+  EXPECT_DOUBLE_EQ(one.flops, 2.0 * K * N * S);
+  EXPECT_DOUBLE_EQ(many.flops, 2.0 * K * N * S * 4096);
+  const double expert = double(K * N * 2);
+  // One token: its 8 experts' weights, its row gathered once per slot, ids, 8 outputs.
+  EXPECT_NEAR(one.bytes, S * expert + S * K * 4 + S * 4 + N * S * 4, 1.0);
+  EXPECT_NEAR(many.bytes - (S * K + S + N * S) * 4.0 * 4096, X * expert, expert * 1e-6);  // every expert
+  EXPECT_DOUBLE_EQ(one.overhead_s, *p.number("calibration.matmul_overhead_us") * 1e-6);
+  EXPECT_FALSE(one.compute_bound);  // one token: streaming 8 experts' weights
+  // Charged at the calibrated bf16 GEMM rate, as a dense matmul of the same FLOPs.
+  EXPECT_NEAR(many.compute_s, many.flops / (*p.peak_flops("bf16") * model.gemm_efficiency("bf16")), 1e-12);
+  // 64 tokens touch E·(1 − (1 − k/E)^64) experts.
+  EXPECT_NEAR(op(64).bytes - (S * K + S + N * S) * 4.0 * 64, expected_experts_touched(64, 8, 64) * expert, 1.0);
+}
+
+// Attention charges the keys it reads: the window, the selected key list, one shared latent row.
+TEST(CostModel, AttentionChargesOnlyTheKeysItReads) {
+  const CostModel model(profile("nvidia-h100-sxm"));
+  const int64_t D = 128, H = 8, ctx = 10000;
+  auto dense = [&](int64_t window) {
+    Graph g;
+    const int q = g.leaf(make_tensor("q", DType::F32, {D, H, 1, 1}));
+    const int k = g.leaf(make_tensor("k", DType::BF16, {D, H, ctx, 1}));
+    const int v = g.leaf(make_tensor("v", DType::BF16, {D, H, ctx, 1}));
+    OpParams at;
+    at.i[0] = ctx - 1;
+    at.i[1] = window;
+    const int a = g.add(Op::Attention, make_tensor("a", DType::F32, {D, H, 1, 1}), {q, k, v}, at);
+    return model.estimate(g, g.node(a));
+  };
+  const OpEstimate full = dense(0), win = dense(1000);
+  const double row = D * H * 2.0, qo = D * H * 4.0 * 2;
+  EXPECT_DOUBLE_EQ(full.bytes, 2 * row * ctx + qo);
+  EXPECT_DOUBLE_EQ(win.bytes, 2 * row * 1000 + qo);
+  EXPECT_DOUBLE_EQ(full.flops, 2.0 * H * (ctx - 0.5) * 2 * D);
+  EXPECT_DOUBLE_EQ(win.flops, 2.0 * H * 1000 * 2 * D);
+  EXPECT_EQ(full.format, "bf16");
+
+  // MLA (absorbed): 128 heads over one 576-wide latent row per key, values its first 512 columns.
+  const int64_t L = 576, Dv = 512, Hq = 128, topk = 2048;
+  auto latent = [&](bool sparse) {
+    Graph g;
+    const int q = g.leaf(make_tensor("q", DType::F32, {L, Hq, 1, 1}));
+    const int k = g.leaf(make_tensor("latent", DType::BF16, {L, 1, ctx, 1}));
+    const int ids = sparse ? g.leaf(make_tensor("ids", DType::I32, {topk, 1, 1, 1})) : -1;
+    OpParams at;
+    at.i[0] = ctx - 1;
+    const int a = g.add(Op::Attention, make_tensor("a", DType::F32, {Dv, Hq, 1, 1}), {q, k, ids}, at);
+    return model.estimate(g, g.node(a));
+  };
+  const OpEstimate mla = latent(false), dsa = latent(true);
+  const double q_out = (L + Dv) * Hq * 4.0;
+  EXPECT_DOUBLE_EQ(mla.bytes, L * 2.0 * ctx + q_out);  // one row per key, read once
+  EXPECT_DOUBLE_EQ(dsa.bytes, L * 2.0 * topk + q_out + topk * 4.0 * 0 /* ids are not a cache */);
+  EXPECT_DOUBLE_EQ(dsa.flops, 2.0 * Hq * topk * (L + Dv));
+}
+
+// DeltaNet: 8·Hv·Dk·Dv FLOPs per token (decay, k·S, rank-1 update, q·S) and the f32 state read
+// and written once per call, whatever the token count.
+TEST(CostModel, DeltaNetChargesStateUpdatesAndStateBytes) {
+  const CostModel model(profile("nvidia-h100-sxm"));
+  const int64_t Hk = 16, Dk = 128, Hv = 32, Dv = 128;
+  auto op = [&](int64_t T) {
+    Graph g;
+    const int x = g.leaf(make_tensor("qkv", DType::F32, {2 * Hk * Dk + Hv * Dv, T, 1, 1}));
+    const int gates = g.leaf(make_tensor("gates", DType::F32, {2, Hv, T, 1}));
+    const int st = g.leaf(make_tensor("state", DType::F32, {Dk, Dv, Hv, 1}));
+    OpParams dp;
+    dp.i = {Hk, Dk, Hv, Dv};
+    const int y = g.add(Op::DeltaNet, make_tensor("y", DType::F32, {Dv, Hv, T, 1}), {x, gates, st}, dp);
+    return model.estimate(g, g.node(y));
+  };
+  const double state = Dk * Dv * Hv * 4.0;
+  const OpEstimate one = op(1), chunk = op(512);
+  EXPECT_DOUBLE_EQ(one.flops, 8.0 * Hv * Dk * Dv);
+  EXPECT_DOUBLE_EQ(chunk.flops, 512 * one.flops);
+  const double per_token = (2 * Hk * Dk + Hv * Dv + 2 * Hv + Dv * Hv) * 4.0;
+  EXPECT_DOUBLE_EQ(one.bytes, 2 * state + per_token);
+  EXPECT_DOUBLE_EQ(chunk.bytes, 2 * state + 512 * per_token);
+  EXPECT_EQ(one.format, "vector");
+}
+
+// Routing, gathers, concatenation and normalizations are vector ops charged by their bytes.
+TEST(CostModel, NewVectorOpsAreChargedAsVectorOps) {
+  const DeviceProfile& p = profile("nvidia-h100-sxm");
+  const CostModel model(p);
+  const int64_t E = 4096, X = 64, T = 32, k = 8;
+  Graph g;
+  const int x = g.leaf(make_tensor("x", DType::F32, {E, T, 1, 1}));
+  const int probs = g.leaf(make_tensor("probs", DType::F32, {X, T, 1, 1}));
+  OpParams tk;
+  tk.i[0] = -1;
+  const int ids = g.add(Op::TopK, make_tensor("ids", DType::I32, {k, T, 1, 1}), {probs, -1, -1}, tk);
+  const int w = g.add(Op::Gather, make_tensor("w", DType::F32, {k, T, 1, 1}), {probs, ids, -1});
+  const int outs = g.leaf(make_tensor("outs", DType::F32, {E, k, T, 1}));
+  const int sum = g.add(Op::WeightedSum, make_tensor("sum", DType::F32, {E, T, 1, 1}), {outs, w, -1});
+  const int ln = g.add(Op::LayerNorm, make_tensor("ln", DType::F32, {E, T, 1, 1}), {x, -1, -1});
+  const int ge = g.add(Op::Gelu, make_tensor("ge", DType::F32, {E, T, 1, 1}), {x, -1, -1});
+  const int a = g.leaf(make_tensor("a", DType::F32, {512, 1, T, 1}));
+  const int b = g.leaf(make_tensor("b", DType::F32, {64, 1, T, 1}));
+  const int cat = g.add(Op::Concat, make_tensor("cat", DType::F32, {576, 1, T, 1}), {a, b, -1});
+  for (int id : {ids, w, sum, ln, ge, cat}) {
+    const OpEstimate e = model.estimate(g, g.node(id));
+    EXPECT_EQ(e.format, "vector") << e.op;
+    EXPECT_GT(e.flops, 0) << e.op;
+    EXPECT_DOUBLE_EQ(e.overhead_s, *p.number("calibration.op_overhead_us") * 1e-6) << e.op;
+    EXPECT_FALSE(e.compute_bound) << e.op;
+  }
+  EXPECT_DOUBLE_EQ(model.estimate(g, g.node(sum)).bytes, (E * k * T + k * T + E * T) * 4.0);
+  EXPECT_DOUBLE_EQ(model.estimate(g, g.node(cat)).bytes, (512 + 64 + 576) * T * 4.0);
+  EXPECT_DOUBLE_EQ(model.estimate(g, g.node(ln)).flops, 5.0 * E * T);
+}
+
 }  // namespace
 }  // namespace db::perf
 
