@@ -13,7 +13,7 @@ targets=("$@")
 ((${#targets[@]})) || targets=(gguf tokenizer csv profile)
 out=build-fuzz
 mkdir -p "$out"
-flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
+flags=(-std=c++20 -gline-tables-only -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
 declare -A sources=(
   [gguf]="src/formats/*.cpp src/core/*.cpp"
   [tokenizer]="src/llm/tokenizer*.cpp src/llm/unicode*.cpp src/formats/*.cpp src/core/*.cpp"
