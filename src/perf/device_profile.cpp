@@ -264,6 +264,7 @@ class TomlScreen {
         ++line_;
         dots_ = 0;
         line_start_ = true;
+        last_code_ = '\n';
         if (in_ != In::MultiBasic && in_ != In::MultiLiteral) in_ = In::Code;  // toml++ rejects an open string here
         continue;
       }
@@ -294,11 +295,17 @@ class TomlScreen {
   static bool non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 
   void code(char c) {
+    const char before = last_code_;
     if (c != ' ' && c != '\t') {
       brackets(c);
       line_start_ = false;
+      last_code_ = c;
     }
-    if (c == '#') {
+    // A quote right after a bare value (`0"..."`) opens no string in TOML; toml++ 3.3 then walks
+    // into its Unicode tables with undefined behaviour (fuzz_profile), so refuse it here.
+    if ((c == '"' || c == '\'') && (std::isalnum(static_cast<unsigned char>(before)) || before == '_')) {
+      fail("[profile] {}: line {}: a quote right after a bare value", origin_, line_);
+    } else if (c == '#') {
       in_ = In::Comment;
     } else if (at("\"\"\"")) {
       in_ = In::MultiBasic, i_ += 2;
@@ -372,6 +379,7 @@ class TomlScreen {
   size_t i_ = 0;
   int line_ = 1, dots_ = 0;
   bool line_start_ = true;  // only blanks so far on this line (in code)
+  char last_code_ = '\n';   // the last non-blank character in code on this line
   std::string open_;        // the `[` and `{` open in the current value, innermost last
   In in_ = In::Code;
 };
