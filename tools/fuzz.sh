@@ -20,6 +20,11 @@ declare -A sources=(
   [csv]="src/formats/csv.cpp"
   [profile]="src/perf/device_profile.cpp"
 )
+# The GGUF seeds are written by the test suite's writer (model files stay out of the repository).
+if [[ " ${targets[*]} " == *" gguf "* ]]; then
+  [[ -x build/test_formats ]] || { cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build --target test_formats; }
+  DRAWBRIDGE_WRITE_FUZZ_CORPUS="$out/seeds/gguf" build/test_formats --gtest_filter='GgufFuzzCorpus.Write' >/dev/null
+fi
 export DRAWBRIDGE_SHARED=${DRAWBRIDGE_SHARED:-$(pwd)/../shared}
 for t in "${targets[@]}"; do
   # shellcheck disable=SC2086
@@ -29,7 +34,7 @@ for t in "${targets[@]}"; do
   log="$out/fuzz_$t.log"
   # libFuzzer exits non-zero on any crash, timeout, leak or sanitizer report (input saved in $out).
   if ! "$out/fuzz_$t" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$out/" "$out/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
+    -artifact_prefix="$out/" "$out/corpus/$t" $(ls -d "tests/fuzz/corpus/$t" "$out/seeds/$t" 2>/dev/null) >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz_$t FAILED (log: $log)"
     exit 1

@@ -1,5 +1,6 @@
 // GGUF reader/writer: round trips, real files from ../shared, and every class of malformed input.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -572,36 +573,41 @@ TEST(GgufOpen, MissingFileAndDirectory) {
 
 // ---------------------------------------------------------------- fuzz seed corpus
 
-const fs::path kCorpusDir = fs::path(DRAWBRIDGE_SOURCE_DIR) / "tests/fuzz/corpus/gguf";
-
-// Regenerates the seed corpus: DRAWBRIDGE_WRITE_FUZZ_CORPUS=1 test_formats --gtest_filter='*Corpus*'
-TEST(GgufFuzzCorpus, Regenerate) {
-  if (!std::getenv("DRAWBRIDGE_WRITE_FUZZ_CORPUS")) GTEST_SKIP() << "set DRAWBRIDGE_WRITE_FUZZ_CORPUS=1";
-  fs::create_directories(kCorpusDir);
+// The GGUF seed corpus is written, not committed (model files stay out of the repository):
+// tools/fuzz.sh runs `DRAWBRIDGE_WRITE_FUZZ_CORPUS=DIR test_formats --gtest_filter='GgufFuzzCorpus.Write'`.
+void write_seed_corpus(const fs::path& dir) {
+  fs::create_directories(dir);
   {
     Writer w;
     for (const auto& [key, value] : every_value_type()) w.set(key, value);
-    w.write((kCorpusDir / "valid_every_value_type.gguf").string());
+    w.write((dir / "valid_every_value_type.gguf").string());
   }
-  write_small_model(kCorpusDir / "valid_small_model.gguf");
+  write_small_model(dir / "valid_small_model.gguf");
   {
     Writer w;
     w.set_alignment(64);
     const auto h = pattern(16 * 2, 5), q = pattern(18 * 2, 6);
     w.add_tensor(make_tensor("h", DType::F16, {16, 1, 1, 1}), h.data());
     w.add_tensor(make_tensor("q", DType::Q4_0, {32, 2, 1, 1}), q.data());
-    w.write((kCorpusDir / "valid_align64.gguf").string());
+    w.write((dir / "valid_align64.gguf").string());
   }
-  const std::string model = read_bytes(kCorpusDir / "valid_small_model.gguf");
-  write_bytes(kCorpusDir / "invalid_truncated.gguf", model.substr(0, model.size() * 2 / 3));
-  write_bytes(kCorpusDir / "invalid_overlap.gguf",
+  const std::string model = read_bytes(dir / "valid_small_model.gguf");
+  write_bytes(dir / "invalid_truncated.gguf", model.substr(0, model.size() * 2 / 3));
+  write_bytes(dir / "invalid_overlap.gguf",
               Raw().header(2, 0).tensor("x", {16}, 0, 0).tensor("y", {16}, 0, 32).pad().zeros(128).b);
 }
 
+TEST(GgufFuzzCorpus, Write) {
+  const char* dir = std::getenv("DRAWBRIDGE_WRITE_FUZZ_CORPUS");
+  if (!dir) GTEST_SKIP() << "set DRAWBRIDGE_WRITE_FUZZ_CORPUS=DIR (tools/fuzz.sh does)";
+  write_seed_corpus(dir);
+}
+
 TEST(GgufFuzzCorpus, SeedsBehaveAsNamed) {
-  if (!fs::exists(kCorpusDir)) GTEST_SKIP() << "no corpus at " << kCorpusDir;
+  const fs::path dir = fs::temp_directory_path() / ("db_gguf_seeds_" + std::to_string(::getpid()));
+  write_seed_corpus(dir);
   int seen = 0;
-  for (const auto& entry : fs::directory_iterator(kCorpusDir)) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     SCOPED_TRACE(name);
     EXPECT_LT(entry.file_size(), 4096u);
@@ -609,6 +615,7 @@ TEST(GgufFuzzCorpus, SeedsBehaveAsNamed) {
     else EXPECT_THROW(File::open(entry.path().string()), Error);
     ++seen;
   }
+  fs::remove_all(dir);
   EXPECT_GE(seen, 3);
 }
 
