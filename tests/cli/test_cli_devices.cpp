@@ -5,30 +5,11 @@
 #include <cstdio>
 #include <fstream>
 
+#include "cli/cli_util.h"
 #include "test_util.h"
 
 namespace db {
 namespace {
-
-struct Result {
-  int status;
-  std::string out;
-  std::string err;
-};
-
-Result cli(const std::string& args, const std::string& env = "") {
-  const auto err_path = std::filesystem::temp_directory_path() / ("db-cli-dev-err-" + std::to_string(::getpid()));
-  const std::string cmd = env + " " + std::string(DRAWBRIDGE_CLI) + " " + args + " 2>" + err_path.string();
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-  r.status = ::pclose(p);
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-  std::filesystem::remove(err_path);
-  return r;
-}
 
 const char* kIds[] = {"ascend-910b2",        "ascend-910b3",         "ascend-910c",          "ascend-310p3",
                       "cambricon-mlu370-x8", "cambricon-mlu590",     "mthreads-mtt-s4000",   "mthreads-mtt-s3000",

@@ -7,31 +7,11 @@
 #include <cstdio>
 #include <fstream>
 
+#include "cli/cli_util.h"
 #include "test_util.h"
 
 namespace db {
 namespace {
-
-struct Result {
-  int status;
-  std::string out;
-  std::string err;
-};
-
-Result sh(const std::string& cmd) {
-  const auto err_path = std::filesystem::temp_directory_path() / ("db-cli-plan-err-" + std::to_string(::getpid()));
-  Result r;
-  FILE* p = ::popen((cmd + " 2>" + err_path.string()).c_str(), "r");
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-  r.status = ::pclose(p);
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-  std::filesystem::remove(err_path);
-  return r;
-}
-
-Result cli(const std::string& args) { return sh(std::string(DRAWBRIDGE_CLI) + " " + args); }
 
 std::string read(const std::filesystem::path& p) {
   std::ifstream f(p);

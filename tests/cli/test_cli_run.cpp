@@ -6,31 +6,11 @@
 #include <cstdio>
 #include <fstream>
 
+#include "cli/cli_util.h"
 #include "test_util.h"
 
 namespace db {
 namespace {
-
-struct Result {
-  int status;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-Result run_cli(const std::string& args) {
-  const auto dir = std::filesystem::temp_directory_path();
-  const std::string err_path = (dir / ("db-cli-err-" + std::to_string(::getpid()))).string();
-  const std::string cmd = std::string(DRAWBRIDGE_CLI) + " " + args + " 2>" + err_path;
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-  r.status = ::pclose(p);
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-  std::filesystem::remove(err_path);
-  return r;
-}
 
 // The Python-repr string on the line after "Exact stdout" in SOURCES.md, unescaped.
 std::string golden_stdout(const std::string& sources) {
@@ -56,7 +36,7 @@ TEST(CliRun, GoldenTextByteForByte) {
   REQUIRE_SHARED(model);
   const std::string want = golden_stdout(test::shared_file("models/SOURCES.md").string());
   ASSERT_EQ(want.size(), 194u);
-  const Result r = run_cli("run -m " + model.string() + " -p \"Once upon a time\" -n 64 --temp 0 --seed 42 -t 2");
+  const Result r = cli("run -m " + model.string() + " -p \"Once upon a time\" -n 64 --temp 0 --seed 42 -t 2");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, want);
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos) << r.err;
@@ -90,7 +70,7 @@ TEST(CliRun, BadInputGivesOneClearLine) {
       {"missing prompt", "run -m " + m, "prompt"},
   };
   for (const BadRun& c : cases) {
-    const Result r = run_cli(c.args);
+    const Result r = cli(c.args);
     EXPECT_NE(r.status, 0) << c.name;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
     EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 2) << c.name << ": " << r.err;
