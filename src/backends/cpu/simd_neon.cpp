@@ -29,28 +29,15 @@ inline float h2f(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f
 inline float32x4_t f16x4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 inline float32x4_t bf16x4(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
 
-float dot_f32(int64_t n, const void* xv, const void* yv) {
-  const auto* x = static_cast<const float*>(xv);
-  const auto* y = static_cast<const float*>(yv);
-  float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
-    a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
-    a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), vld1q_f32(y + i + 8));
-    a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), vld1q_f32(y + i + 12));
-  }
-  for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
-  float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-  for (; i < n; ++i) s += x[i] * y[i];
-  return s;
-}
+inline float32x4_t f32x4(const float* p) { return vld1q_f32(p); }
+inline float same(float v) { return v; }
 
-// Half-width weights (f16 or bf16) against activations of the same type.
-template <float32x4_t (*Load)(const uint16_t*), float (*Scalar)(uint16_t)>
-float dot_half(int64_t n, const void* xv, const void* yv) {
-  const auto* x = static_cast<const uint16_t*>(xv);
-  const auto* y = static_cast<const uint16_t*>(yv);
+// x·y over four-lane float accumulators, for f32 rows and for half-width rows (f16 or bf16
+// weights against activations of the same type) widened to f32 on load.
+template <class T, float32x4_t (*Load)(const T*), float (*Scalar)(T)>
+float dot_lanes(int64_t n, const void* xv, const void* yv) {
+  const auto* x = static_cast<const T*>(xv);
+  const auto* y = static_cast<const T*>(yv);
   float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -64,7 +51,7 @@ float dot_half(int64_t n, const void* xv, const void* yv) {
   for (; i < n; ++i) s += Scalar(x[i]) * Scalar(y[i]);
   return s;
 }
-float bf2f(uint16_t h) { return vgetq_lane_f32(bf16x4(&h), 0); }
+inline float bf2f(uint16_t h) { return vgetq_lane_f32(vreinterpretq_f32_u32(vdupq_n_u32(uint32_t(h) << 16)), 0); }
 
 // Each block's integer dot product comes from two SDOTs over 16 bytes; the block scales multiply
 // it into a four-lane float accumulator, summed once at the end.
@@ -106,9 +93,9 @@ DotTraits with_dot(DType weight, VecDotFn dot) {
 }  // namespace
 
 const DotTraits* dot_traits_neon(DType weight) {
-  static const DotTraits f32 = with_dot(DType::F32, dot_f32);
-  static const DotTraits f16 = with_dot(DType::F16, dot_half<f16x4, h2f>);
-  static const DotTraits bf16 = with_dot(DType::BF16, dot_half<bf16x4, bf2f>);
+  static const DotTraits f32 = with_dot(DType::F32, dot_lanes<float, f32x4, same>);
+  static const DotTraits f16 = with_dot(DType::F16, dot_lanes<uint16_t, f16x4, h2f>);
+  static const DotTraits bf16 = with_dot(DType::BF16, dot_lanes<uint16_t, bf16x4, bf2f>);
   static const DotTraits q8_0 = with_dot(DType::Q8_0, dot_q8_0);
   static const DotTraits q4_0 = with_dot(DType::Q4_0, dot_q4_0);
   switch (weight) {
