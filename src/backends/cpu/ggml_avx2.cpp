@@ -7,19 +7,12 @@
 #include <immintrin.h>
 
 #include "backends/cpu/row_kernels.h"
+#include "backends/cpu/ggml_avx2_common.h"
 #include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
 
 namespace db::cpu {
 namespace {
-
-// (v0+v4) (v1+v5) (v2+v6) (v3+v7), then 0+2, 1+3, then the sum: ggml's hsum_float_8 / tinyBLAS hsum.
-inline float hsum8(__m256 x) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
 
 // GGML_F32x8_REDUCE of four accumulators.
 inline float reduce4(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
@@ -31,7 +24,6 @@ inline float reduce4(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
   return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
 }
 
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 inline __m256 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
 float dot_f32(int64_t n, const void* xv, const void* yv) {
@@ -99,11 +91,6 @@ inline __m256i load_q4(const uint8_t* qs) {
 inline __m256i lane_sums(__m256i x, __m256i y) {
   const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
   return _mm256_madd_epi16(_mm256_set1_epi16(1), dot);
-}
-inline int32_t hsum_i32(__m256i a) {
-  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-  const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
 }
 
 float dot_q8_0(int64_t n, const void* xv, const void* yv) {
@@ -224,10 +211,6 @@ void silu(int64_t n, float* y, const float* x) {
   for (; i < n; ++i) y[i] = silu_f32(x[i]);
 }
 
-inline float fma1(float a, float b, float c) {
-  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
-}
-
 void mad_f16(int64_t n, uint16_t* acc, const uint16_t* v, float s) {
   const __m256 vs = _mm256_set1_ps(s);
   int64_t i = 0;
@@ -294,15 +277,6 @@ void tile_values(int64_t D, float* acc, const float* v, const float* p, int64_t 
 // acc = fma(float(block integer sum), d_w · d_x, acc), block after block (dot_q4_0_x8). This tile
 // does the same for 8 weight rows × up to 4 activation rows: per block the 8 rows' integer sums are
 // gathered into one vector (exact integer adds), so one FMA advances 8 outputs, as in ggml.
-constexpr int kX8Rows = 8, kX8Cols = 4;
-
-inline __m256i hsum8_rows(const __m256i p[8]) {  // lane r = sum of the 8 lanes of p[r]
-  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
-  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
-  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
 template <int C>
 void q4_x8_tile(const GemmTile& t) {
   const BlockQ4_0* w[kX8Rows];

@@ -4,14 +4,15 @@
 // 32 in int32 lane l, each super-block adds its lanes into 8 float lanes with one FMA, and the
 // row ends with ggml's hsum_float_8; so results are bit-identical to the portable mirrors and to
 // llama.cpp. Compiled with -mavx2 -mfma -mf16c like ggml_avx2.cpp, entered only after dispatch.cpp
-// has checked the CPU; internal linkage and no inline helpers from other headers, so no AVX2 code
-// leaks into portable paths.
+// has checked the CPU; internal linkage (shared helpers come from ggml_avx2_common.h inside the
+// anonymous namespace), so no AVX2 code leaks into portable paths.
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
 #include <cstring>
 #include <type_traits>
 
+#include "backends/cpu/ggml_avx2_common.h"
 #include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
 #include "core/quant_k.h"
@@ -19,25 +20,7 @@
 namespace db::cpu {
 namespace {
 
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-inline float fma1(float a, float b, float c) {
-  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
-}
 inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// ggml's hsum_float_8.
-inline float hsum8(__m256 x) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
-
-inline int32_t hsum_i32(__m256i a) {
-  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-  const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
-}
 
 // 32 unsigned quants times 32 q8 values, scaled: int32 lane l = scale * sum of elements 4l..4l+3.
 inline __m256i scaled_lanes(__m256i q, __m256i y, __m256i scale16) {
@@ -257,15 +240,6 @@ float dot_q4_k_x8_gemm(int64_t n, const void* xv, const void* yv) {
 // These orders for 8 weight rows × up to 4 activation rows (a GEMM tile): the 8 rows' integer
 // sums are gathered into one vector (exact integer adds), so one FMA advances 8 outputs, as
 // ggml's q4_K_8x8 kernels do.
-constexpr int kX8Rows = 8, kX8Cols = 4;
-
-inline __m256i hsum8_rows(const __m256i p[8]) {  // lane r = sum of the 8 lanes of p[r]
-  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
-  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
-  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
 // ggml's 4-row gemm order for a full tile of C = 4 activation rows: one FMA per pair of sub-blocks.
 template <int C>
 void q4_k_x8_tile(const GemmTile& t) {
