@@ -20,12 +20,16 @@
 #include <fmt/format.h>
 
 #include "drawbridge/gguf.h"
+#include "gguf_bytes.h"
 #include "test_util.h"
 
 namespace db {
 namespace {
 
 namespace fs = std::filesystem;
+using test::Raw;
+using test::read_bytes;
+using test::write_bytes;
 
 constexpr int kTimeoutSeconds = 30;
 constexpr long kSlackKiB = 64 * 1024;  // documented bound on top of the baseline and 16 x file size
@@ -88,51 +92,6 @@ Outcome run_cli(const std::vector<std::string>& args, const std::vector<std::str
   fs::remove(err_path);
   return o;
 }
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& p, std::string_view bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-// Hand-assembled GGUF bytes, for files the Writer refuses to produce.
-struct Raw {
-  std::string b;
-  template <typename T>
-  Raw& put(T x) {
-    b.append(reinterpret_cast<const char*>(&x), sizeof(T));
-    return *this;
-  }
-  Raw& u32(uint32_t x) { return put(x); }
-  Raw& u64(uint64_t x) { return put(x); }
-  Raw& str(std::string_view s) {
-    u64(s.size());
-    b.append(s);
-    return *this;
-  }
-  Raw& header(uint64_t n_tensors, uint64_t n_kv) {
-    b.append("GGUF");
-    return u32(3).u64(n_tensors).u64(n_kv);
-  }
-  // A tensor info: name, dims, type id, offset.
-  Raw& tensor(std::string_view name, std::vector<uint64_t> ne, uint32_t type, uint64_t offset) {
-    str(name).u32(uint32_t(ne.size()));
-    for (uint64_t d : ne) u64(d);
-    return u32(type).u64(offset);
-  }
-  Raw& pad_to(size_t alignment) {
-    b.resize((b.size() + alignment - 1) / alignment * alignment, '\0');
-    return *this;
-  }
-  Raw& zeros(size_t n) {
-    b.append(n, '\0');
-    return *this;
-  }
-};
 
 constexpr uint32_t kF32 = 0;
 constexpr uint32_t kString = 8;
@@ -224,26 +183,26 @@ TEST_F(CliBadInput, GgufTruncatedAtManyOffsets) {
 
 TEST_F(CliBadInput, MalformedGgufStructure) {
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-      {"data offset past the end", Raw().header(1, 0).tensor("w", {4}, kF32, 4096).pad_to(32).zeros(16).b,
+      {"data offset past the end", Raw().header(1, 0).tensor("w", {4}, kF32, 4096).pad(32).zeros(16).b,
        "past end of file"},
-      {"data offset near 2^64", Raw().header(1, 0).tensor("w", {4}, kF32, ~uint64_t(31)).pad_to(32).zeros(16).b,
+      {"data offset near 2^64", Raw().header(1, 0).tensor("w", {4}, kF32, ~uint64_t(31)).pad(32).zeros(16).b,
        "past end of file"},
-      {"five dims", Raw().header(1, 0).tensor("w", {1, 1, 1, 1, 1}, kF32, 0).pad_to(32).zeros(16).b,
+      {"five dims", Raw().header(1, 0).tensor("w", {1, 1, 1, 1, 1}, kF32, 0).pad(32).zeros(16).b,
        "n_dims 5"},
       {"dims product overflows int64",
-       Raw().header(1, 0).tensor("w", {uint64_t(1) << 32, uint64_t(1) << 32}, kF32, 0).pad_to(32).b, "overflows"},
-      {"byte size overflows", Raw().header(1, 0).tensor("w", {uint64_t(1) << 62, 1}, kF32, 0).pad_to(32).b,
+       Raw().header(1, 0).tensor("w", {uint64_t(1) << 32, uint64_t(1) << 32}, kF32, 0).pad(32).b, "overflows"},
+      {"byte size overflows", Raw().header(1, 0).tensor("w", {uint64_t(1) << 62, 1}, kF32, 0).pad(32).b,
        "past end of file"},
-      {"zero dim", Raw().header(1, 0).tensor("w", {4, 0}, kF32, 0).pad_to(32).b, "invalid dimension"},
+      {"zero dim", Raw().header(1, 0).tensor("w", {4, 0}, kF32, 0).pad(32).b, "invalid dimension"},
       {"key length past the end", Raw().header(0, 1).u64(uint64_t(1) << 40).zeros(16).b, "exceeds the"},
       {"string value length past the end",
        Raw().header(0, 1).str("general.name").u32(kString).u64(~uint64_t(0)).b, "exceeds the"},
       {"tensor name length past the end", Raw().header(1, 0).u64(1000).zeros(32).b, "exceeds the"},
       {"unknown value type", Raw().header(0, 1).str("general.name").u32(99).u32(0).b, "unknown value type 99"},
-      {"unknown tensor type", Raw().header(1, 0).tensor("w", {4}, 99, 0).pad_to(32).zeros(16).b,
+      {"unknown tensor type", Raw().header(1, 0).tensor("w", {4}, 99, 0).pad(32).zeros(16).b,
        "unknown type id 99"},
       {"duplicate tensor names",
-       Raw().header(2, 0).tensor("w", {4}, kF32, 0).tensor("w", {4}, kF32, 32).pad_to(32).zeros(64).b,
+       Raw().header(2, 0).tensor("w", {4}, kF32, 0).tensor("w", {4}, kF32, 32).pad(32).zeros(64).b,
        "duplicate tensor name 'w'"},
       {"duplicate keys",
        Raw().header(0, 2).str("k").u32(4).u32(1).str("k").u32(4).u32(2).b, "duplicate key 'k'"},

@@ -9,22 +9,16 @@
 
 #include "drawbridge/error.h"
 #include "drawbridge/gguf.h"
+#include "gguf_bytes.h"
 #include "test_util.h"
 
 namespace db::gguf {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& p, std::string_view bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-}
+using test::Raw;
+using test::read_bytes;
+using test::write_bytes;
 
 // The message of the db::Error that `fn` throws ("" and a test failure when it does not throw).
 template <typename Fn>
@@ -44,42 +38,6 @@ void parse_bytes(std::string_view bytes, const std::string& name = "mem") {
   std::memcpy(copy.get(), bytes.data(), bytes.size());
   File::open_memory(copy.get(), bytes.size(), name);
 }
-
-// Hand-assembled GGUF bytes, for files the Writer (rightly) refuses to produce.
-struct Raw {
-  std::string b;
-  template <typename T>
-  Raw& put(T x) {
-    b.append(reinterpret_cast<const char*>(&x), sizeof(T));
-    return *this;
-  }
-  Raw& u8(uint8_t x) { return put(x); }
-  Raw& u32(uint32_t x) { return put(x); }
-  Raw& u64(uint64_t x) { return put(x); }
-  Raw& str(std::string_view s) {
-    u64(s.size());
-    b.append(s);
-    return *this;
-  }
-  Raw& header(uint64_t n_tensors, uint64_t n_kv, uint32_t version = 3) {
-    b.append("GGUF");
-    return u32(version).u64(n_tensors).u64(n_kv);
-  }
-  Raw& kv_u32(std::string_view key, uint32_t x) { return str(key).u32(uint32_t(ValueType::UINT32)).u32(x); }
-  Raw& tensor(std::string_view name, std::vector<uint64_t> ne, uint32_t type, uint64_t offset) {
-    str(name).u32(uint32_t(ne.size()));
-    for (uint64_t n : ne) u64(n);
-    return u32(type).u64(offset);
-  }
-  Raw& pad(size_t a = 32) {
-    b.resize((b.size() + a - 1) / a * a, '\0');
-    return *this;
-  }
-  Raw& zeros(size_t n) {
-    b.append(n, '\0');
-    return *this;
-  }
-};
 
 std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
   std::vector<uint8_t> v(n);
