@@ -18,7 +18,7 @@ declare -A sources=(
   [gguf]="src/formats/*.cpp src/core/*.cpp"
   [tokenizer]="src/llm/tokenizer*.cpp src/llm/unicode*.cpp src/formats/*.cpp src/core/*.cpp"
   [csv]="src/formats/csv.cpp"
-  [profile]="src/perf/device_profile.cpp"
+  [profile]="src/perf/device_profile.cpp src/perf/toml_screen.cpp"
 )
 # The GGUF seeds are written by the test suite's writer (model files stay out of the repository).
 if [[ " ${targets[*]} " == *" gguf "* ]]; then

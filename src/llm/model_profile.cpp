@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "drawbridge/error.h"
+#include "perf/toml_screen.h"
 #include "drawbridge/model.h"
 #include "llm/model_catalogue.h"
 
@@ -217,6 +218,7 @@ const char* embedded_text(std::string_view id) {
 }  // namespace
 
 ModelProfile parse_model_profile(std::string_view text, const std::string& origin) {
+  perf::screen_toml(text, origin, "model", perf::kMaxTomlBytes);
   toml::table root;
   try {
     root = toml::parse(text, origin);

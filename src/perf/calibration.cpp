@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "drawbridge/error.h"
+#include "perf/toml_screen.h"
 
 namespace db::perf {
 
@@ -73,6 +74,7 @@ void each_table(const toml::table& root, const char* key, const std::string& ori
 }  // namespace
 
 Calibration parse_calibration(std::string_view text, const std::string& origin) {
+  screen_toml(text, origin, "calibration", kMaxTomlBytes);
   toml::table root;
   try {
     root = toml::parse(text, origin);

@@ -2,6 +2,7 @@
 // number (data/devices/<id>.toml). An unknown field is absent, never guessed. The virtual devices,
 // `drawbridge devices` and the planner all read profiles through this one loader.
 #pragma once
+#include "perf/toml_screen.h"
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -69,7 +70,7 @@ class DeviceProfile {
 };
 
 // A profile is a few KiB; this bounds what parsing one can allocate.
-inline constexpr size_t kMaxProfileBytes = size_t(1) << 20;
+inline constexpr size_t kMaxProfileBytes = kMaxTomlBytes;
 
 // Parses and validates a profile. Errors read "[profile] <origin>: <field> ...".
 DeviceProfile parse_profile(std::string_view toml_text, const std::string& origin);

@@ -76,6 +76,17 @@ TEST(ModelProfiles, MalformedTomlNamesTheFileAndLine) {
   EXPECT_NE(e.find("[model] bad.toml: line 2"), std::string::npos) << e;
 }
 
+// Model profiles come from users too (DRAWBRIDGE_MODELS_DIR, --model FILE.toml): they pass the same
+// screen as device profiles before toml++ (which overflows its stack on deep keys).
+TEST(ModelProfiles, WhatTomlPlusPlusCannotBeTrustedWithIsRefusedFirst) {
+  std::string deep = "a";
+  for (int i = 0; i < 100000; ++i) deep += ".a";
+  const std::string e = error_of(deep + " = 1\n");
+  EXPECT_NE(e.find("[model] bad.toml: line 1: more than 32 dots"), std::string::npos) << e;
+  EXPECT_NE(error_of("id = \"x\"\nname\xc3\xa9 = 1\n").find("[model] bad.toml: line 2: a non-ASCII character"),
+            std::string::npos);
+}
+
 TEST(ModelProfiles, MissingFieldIsNamed) {
   const std::string e = error_of(replace(kMinimal, "n_layer = 2\n", ""));
   EXPECT_NE(e.find("[model] bad.toml: model.n_layer is missing"), std::string::npos) << e;
