@@ -37,6 +37,11 @@ class Device {
   virtual Support supports(const Graph& g, const Node& n, std::string* why) const = 0;
   // Executes the whole graph. Activations stay valid until the next compute().
   virtual void compute(Graph& g) = 0;
+  // The weight-packing hook, called once per model before the first compute with a graph that
+  // reads every weight: the device may keep copies of weights in layouts its kernels read faster
+  // (the CPU: q4_0 rows interleaved by 8), used by every later compute. Results never change.
+  // Returns the bytes of packed copies made.
+  virtual size_t pack_weights(const Graph& g) { (void)g; return 0; }
   virtual int n_threads() const { return 1; }
   // Memory on this device (host memory unless the device has its own).
   virtual std::unique_ptr<Buffer> allocate(size_t bytes) const { return Buffer::host(bytes); }

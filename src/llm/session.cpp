@@ -35,6 +35,7 @@ Session::Session(const Model& model, const SessionOptions& options)
   // Check once, before any work, that the device runs every op of this model (no silent fallback).
   ForwardGraph probe = build_forward(model_, cache_, 1, 0, true);
   schedule(probe.graph, {device_.get()}, /*allow_fallback=*/false);
+  device_->pack_weights(probe.graph);
 }
 
 Session::~Session() = default;

@@ -168,8 +168,10 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
                                            {512, 24, 9}};
   for (DType t : kGgmlOrderTypes)
     for (const auto& [K, N, M] : shapes)
-      for (int threads : {1, 3}) {
+      for (int threads : {1, 3})
+        for (bool pack : {false, true}) {
         if (K % dtype_info(t).block_size) continue;
+        if (pack && !cpu::packed_layout(t, K, N)) continue;
         const cpu::DotTraits& ref = *cpu::dot_traits_ref(t);
         std::vector<float> wv(static_cast<size_t>(K * N)), xv(static_cast<size_t>(K * M));
         for (auto& v : wv) v = dist(rng);
@@ -183,6 +185,7 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
         const int y = g.add(Op::MatMul, make_tensor("y", DType::F32, {N, M, 1, 1}), {g.leaf(w), g.leaf(x), -1});
         g.set_output(y);
         cpu::CpuBackend backend(threads);
+        if (pack) EXPECT_EQ(backend.pack_weights(g), w.nbytes()) << dtype_name(t);  // weights packed at load
         backend.compute(g);
         const float* got = g.node(y).out.as<float>();
         std::vector<char> xq(row_bytes(ref.dot_type, K));
@@ -192,7 +195,8 @@ TEST(GgmlOrder, MatmulsSumEveryOutputInGgmlOrder) {
           ref.from_float(xv.data() + m * K, xq.data(), K);
           for (int64_t r = 0; r < N; ++r) bad += bits(got[m * N + r]) != bits(dot(K, w.row(r), xq.data()));
         }
-        EXPECT_EQ(bad, 0) << dtype_name(t) << " K=" << K << " N=" << N << " M=" << M << " threads=" << threads;
+        EXPECT_EQ(bad, 0) << dtype_name(t) << " K=" << K << " N=" << N << " M=" << M << " threads=" << threads
+                          << (pack ? " packed" : "");
       }
 }
 
@@ -301,6 +305,20 @@ TEST(GgmlOrder, PolynomialExpIsAccurate) {
   EXPECT_EQ(cpu::ggml_v_expf(-200.0f), 0.0f);
   EXPECT_TRUE(std::isinf(cpu::ggml_v_expf(100.0f)));
   EXPECT_EQ(cpu::ggml_v_silu(0.0f), 0.0f);
+}
+
+// Which weights the CPU packs at load: q4_0 with N % 8 == 0 (ggml's repacked shapes) on x86
+// kernels; others are read as stored.
+TEST(WeightPack, PacksTheShapesGgmlRepacks) {
+  const std::string isa = cpu::cpu_isa_name();
+  if (isa != "avx2" && isa != "avx512") GTEST_SKIP() << "no packed layouts for the " << isa << " kernels";
+  const cpu::WeightLayout* q4 = cpu::packed_layout(DType::Q4_0, 256, 64);
+  ASSERT_NE(q4, nullptr);
+  EXPECT_EQ(q4->rows, 8);
+  EXPECT_EQ(q4->group_bytes(256), 8 * row_bytes(DType::Q4_0, 256));  // same bytes, rearranged
+  EXPECT_EQ(cpu::packed_layout(DType::Q4_0, 256, 60), nullptr);
+  EXPECT_EQ(cpu::packed_layout(DType::Q8_0, 256, 64), nullptr);
+  EXPECT_EQ(cpu::packed_layout(DType::F16, 256, 64), nullptr);
 }
 
 }  // namespace

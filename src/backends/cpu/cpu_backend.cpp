@@ -223,7 +223,7 @@ void CpuBackend::compute(Graph& g) {
   }
   void* work = arena_.get() + work_offset_;
   pool_.run([&](int ith, int nth) {
-    KernelCtx ctx{ith, nth, work, work_bytes_, &pool_};
+    KernelCtx ctx{ith, nth, work, work_bytes_, &pool_, &packed_};
     for (const Node& n : g.nodes()) {
       KernelFn fn = kernel_for(n.op);
       if (!fn) continue;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/cpu/thread_pool.h"
+#include "backends/cpu/weight_pack.h"
 #include "drawbridge/graph.h"
 
 namespace db::cpu {
@@ -18,10 +19,15 @@ class CpuBackend {
   // Allocates every non-leaf node in the arena and runs the graph. Leaves must have data.
   void compute(Graph& g);
   size_t arena_bytes() const { return arena_size_; }
+  // The weight-packing hook: packs g's matmul weights that have a faster layout (weight_pack.h)
+  // once; later graphs reading the same weights use the packed copies. Returns the bytes packed.
+  size_t pack_weights(const Graph& g) { return packed_.pack(g, pool_); }
+  size_t packed_bytes() const { return packed_.bytes(); }
 
  private:
   void plan_memory(Graph& g);
   ThreadPool pool_;
+  PackedWeights packed_;
   std::unique_ptr<char[], void (*)(char*)> arena_{nullptr, [](char*) {}};
   size_t arena_size_ = 0;
   std::vector<size_t> offsets_;

@@ -22,6 +22,7 @@ class CpuDevice final : public Device {
     return cpu::cpu_supports(g, n, why) ? Support::Native : Support::None;
   }
   void compute(Graph& g) override { backend_.compute(g); }
+  size_t pack_weights(const Graph& g) override { return backend_.pack_weights(g); }
   int n_threads() const override { return backend_.n_threads(); }
 
  private:

@@ -10,6 +10,7 @@
 namespace db::cpu {
 
 class ThreadPool;
+class PackedWeights;
 
 struct KernelCtx {
   int ith = 0;
@@ -17,6 +18,7 @@ struct KernelCtx {
   void* work = nullptr;  // scratch shared by the threads of this op (size from work_size())
   size_t work_bytes = 0;
   ThreadPool* pool = nullptr;
+  const PackedWeights* packed = nullptr;  // weights packed at load (weight_pack.h), if any
   void barrier() const;
 };
 

@@ -8,6 +8,7 @@
 //    several FMAs) over chunks of the band sized to stay in L2 while every activation row passes.
 // Every output is summed in the order ggml uses for this shape (select_vec_dot, vec_dot.h), so the
 // result matches llama.cpp bit for bit; a tile kernel is used only where it keeps that order.
+// Weights packed at load (weight_pack.h) are read through their layout's tile kernel.
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "backends/cpu/row_iter.h"
 #include "backends/cpu/simd.h"
 #include "backends/cpu/vec_dot.h"
+#include "backends/cpu/weight_pack.h"
 
 namespace db::cpu {
 namespace {
@@ -39,6 +41,7 @@ struct Operands {
   int64_t K, M;
   float* y;       // output row m at y + m * N
   int64_t N;
+  const PackedWeight* packed;  // the weight as packed at load, or null: read as stored
 };
 
 // One dot product per output; with several activation rows, blocks of 16 weight rows stay in
@@ -102,7 +105,8 @@ void gemm_band(const GemmKernel& gk, const Operands& o, int64_t n0, int64_t n1) 
       if (gk.prepare && !prep_once) gk.prepare(o.K, t.x, o.x_row, t.nc, aux);
       for (int64_t r = c0; r < c1; r += gk.rows) {
         t.nr = int(std::min<int64_t>(gk.rows, c1 - r));
-        t.w = gk.pack ? packed_tile(r) : o.w.row(r);
+        t.w = o.packed ? o.packed->data + size_t(r / gk.rows) * o.packed->group_bytes
+                       : gk.pack ? packed_tile(r) : o.w.row(r);
         t.y = o.y + m * o.N + r;
         gk.tile(t);
       }
@@ -134,8 +138,10 @@ void kernel_matmul(const KernelCtx& ctx, const Graph& g, const Node& n) {
   }
 
   // The output is an arena tensor, hence contiguous: row m starts at m * N.
-  const Operands o{w, xq, xq_row, K, M, n.out.as<float>(), N};
-  const GemmKernel gk = gemm_kernel(w.dtype, K, N, M);
+  // A weight packed at load is read through its layout's kernel, which keeps this shape's order.
+  const PackedWeight* packed = ctx.packed ? ctx.packed->find(w) : nullptr;
+  const Operands o{w, xq, xq_row, K, M, n.out.as<float>(), N, packed};
+  const GemmKernel gk = packed ? packed->layout->kernel : gemm_kernel(w.dtype, K, N, M);
   int64_t n0, n1;
   band(N, gk.tile ? gk.rows : 1, ctx.ith, ctx.nth, n0, n1);
   if (gk.tile) gemm_band(gk, o, n0, n1);

@@ -100,6 +100,15 @@ struct RowKernels;
 const RowKernels& row_kernels_ggml_avx2();
 // 8 q4_0 weight rows × up to 4 activation rows in ggml's repacked (q4_0x8) order.
 GemmKernel gemm_kernel_ggml_avx2_q4_x8();
+// 8 q4_0 weight rows packed at load (weight_pack.h): block b of the group holds the 8 rows' scales
+// and then their nibbles, 4 bytes of each row per 32-byte vector, so one vector feeds 8 outputs.
+struct BlockQ4_0x8 {
+  uint16_t d[8];    // f16 scale of row r
+  uint8_t qs[128];  // bytes 4g..4g+3 of row r's qs at qs[32 g + 4 r], g = 0..3
+};
+static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
+// The same order as gemm_kernel_ggml_avx2_q4_x8, reading groups of BlockQ4_0x8 (GemmTile::w).
+GemmKernel gemm_kernel_ggml_avx2_q4_0x8_packed();
 // The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
 GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();

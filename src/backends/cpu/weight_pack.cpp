@@ -1,0 +1,88 @@
+#include "backends/cpu/weight_pack.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/thread_pool.h"
+#include "drawbridge/error.h"
+
+namespace db::cpu {
+namespace {
+
+size_t q4_0x8_group_bytes(int64_t k) { return size_t(k / QK4_0) * sizeof(BlockQ4_0x8); }
+
+// Block b of rows r = 0..7 → BlockQ4_0x8 b: the scales, then bytes 4g..4g+3 of row r at 32g + 4r.
+void pack_q4_0x8(int64_t k, const void* w, size_t ws, void* dst) {
+  auto* out = static_cast<BlockQ4_0x8*>(dst);
+  for (int64_t b = 0; b < k / QK4_0; ++b)
+    for (int r = 0; r < 8; ++r) {
+      const auto& in = reinterpret_cast<const BlockQ4_0*>(static_cast<const char*>(w) + size_t(r) * ws)[b];
+      out[b].d[r] = in.d;
+      for (int g = 0; g < 4; ++g) std::memcpy(out[b].qs + 32 * g + 4 * r, in.qs + 4 * g, 4);
+    }
+}
+
+bool x86_kernels_active() {
+  const std::string_view isa = cpu_isa_name();
+  return isa == "avx2" || isa == "avx512";
+}
+
+// Hands the pages wholly inside [p, p + n) back to the OS. A hint that never loses data: clean
+// file-backed pages are dropped and re-read if touched, anonymous ones go to swap if there is any.
+void release_pages(const void* p, size_t n) {
+#ifdef MADV_PAGEOUT
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) / page * page, end = (uintptr_t(p) + n) / page * page;
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+#else
+  (void)p, (void)n;
+#endif
+}
+
+}  // namespace
+
+const WeightLayout* packed_layout(DType weight, int64_t k, int64_t n) {
+  static const WeightLayout q4_0x8{"q4_0x8", 8, q4_0x8_group_bytes, pack_q4_0x8,
+                                   gemm_kernel_ggml_avx2_q4_0x8_packed()};
+  // q4_0 weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels.
+  if (weight == DType::Q4_0 && n % 8 == 0 && k % QK4_0 == 0 && q4_0x8.kernel.tile && x86_kernels_active())
+    return &q4_0x8;
+  return nullptr;
+}
+
+size_t PackedWeights::pack(const Graph& g, ThreadPool& pool) {
+  size_t packed = 0;
+  for (const Node& n : g.nodes()) {
+    if (n.op != Op::MatMul) continue;
+    const Node& src = g.node(n.src[0]);
+    const Tensor& w = src.out;
+    if (src.op != Op::Leaf || w.is_meta() || !w.is_contiguous() || find(w)) continue;
+    by_data_.erase(w.data);  // a copy made from another tensor that lived at this address
+    const WeightLayout* layout = packed_layout(w.dtype, w.ne[0], w.ne[1]);
+    if (!layout) continue;
+    const size_t group = layout->group_bytes(w.ne[0]);
+    const int64_t groups = w.ne[1] / layout->rows;
+    const size_t bytes = group * size_t(groups);
+    void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    DB_CHECK(mem != nullptr, "[cpu] cannot allocate {} bytes to pack weight '{}'", bytes, w.name);
+    storage_.emplace_back(static_cast<char*>(mem), [](char* q) { std::free(q); });
+    char* dst = storage_.back().get();
+    pool.run([&](int ith, int nth) {
+      int64_t g0, g1;
+      split_rows(groups, ith, nth, g0, g1);
+      for (int64_t i = g0; i < g1; ++i) layout->pack(w.ne[0], w.row(i * layout->rows), w.nb[1], dst + size_t(i) * group);
+    });
+    release_pages(w.data, w.nbytes());
+    by_data_.emplace(w.data, PackedWeight{w.dtype, w.ne[0], w.ne[1], layout, dst, group});
+    packed += bytes;
+  }
+  bytes_ += packed;
+  return packed;
+}
+
+}  // namespace db::cpu
