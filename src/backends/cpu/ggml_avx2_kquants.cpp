@@ -360,6 +360,92 @@ void q4_k_x8(const GemmTile& t) {
   for (int c = 0; c < t.nc; ++c) q4_k_x8_gemv(t, c);  // the M % 4 last activation rows (or decode)
 }
 
+// ---- Q4_K tiles on weights packed at load (BlockQ4_Kx8) ---------------------------------------------
+// The same integer sums and FMAs as q4_k_x8, without staging or horizontal sums: a packed vector
+// holds 4 bytes of each of the 8 rows, so maddubs against 4 activation bytes broadcast to every
+// row leaves each row's partial sums in its own lane. Per pair p of sub-blocks, lane r gets
+// isum_p = sc[2p]·Σ(sub-block 2p) + sc[2p+1]·Σ(sub-block 2p+1) and imin_p = m[2p]·s[2p] + m[2p+1]·s[2p+1].
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Lane r = (v[r], v[r]) as two int16: a per-row multiplier for madd.
+inline __m256i row_pairs(const uint8_t* v8) {
+  const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v8)));
+  return _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
+}
+
+// GEMM order (Gemm = true: one FMA per pair p, ggml's 4-row gemm) or gemv order (one FMA per
+// super-block) for C activation rows.
+template <int C, bool Gemm>
+void q4_k_packed_tile(const GemmTile& t) {
+  const auto* w = static_cast<const BlockQ4_Kx8*>(t.w);
+  const BlockQ8_K* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[C], acc_min[C];
+  for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK_K; ++b) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].d)));
+    const __m256 dminw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].dmin)));
+    alignas(16) int32_t pairs[C][4];  // (s[2p], s[2p+1]) as two int16: the activation's sub-block sums
+    __m256i isum[C], imin[C];
+    for (int c = 0; c < C; ++c) {
+      const __m128i s16 = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[c][b].bsums)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[c][b].bsums + 8)));
+      _mm_store_si128(reinterpret_cast<__m128i*>(pairs[c]), s16);
+      isum[c] = imin[c] = _mm256_setzero_si256();
+    }
+    for (int p = 0; p < 4; ++p) {
+      __m256i slo[C], shi[C];  // int16: 8 groups of at most 2·15·127, below 32767
+      for (int c = 0; c < C; ++c) slo[c] = shi[c] = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs[p][g]));
+        const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        for (int c = 0; c < C; ++c) {
+          const int8_t* xq = x[c][b].qs + 64 * p + 4 * g;
+          slo[c] = _mm256_add_epi16(slo[c], _mm256_maddubs_epi16(lo, bcast4(xq)));
+          shi[c] = _mm256_add_epi16(shi[c], _mm256_maddubs_epi16(hi, bcast4(xq + 32)));
+        }
+      }
+      const __m256i sc_lo = row_pairs(w[b].scales[2 * p]), sc_hi = row_pairs(w[b].scales[2 * p + 1]);
+      const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].mins[p])));
+      for (int c = 0; c < C; ++c) {
+        const __m256i ip = _mm256_add_epi32(_mm256_madd_epi16(slo[c], sc_lo), _mm256_madd_epi16(shi[c], sc_hi));
+        const __m256i mp = _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[c][p]));
+        if constexpr (Gemm) {
+          const __m256 dy = _mm256_set1_ps(x[c][b].d);
+          acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ip), _mm256_mul_ps(dw, dy), acc[c]);
+          acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mp), _mm256_mul_ps(dminw, dy), acc_min[c]);
+        } else {
+          isum[c] = _mm256_add_epi32(isum[c], ip);
+          imin[c] = _mm256_add_epi32(imin[c], mp);
+        }
+      }
+    }
+    if constexpr (!Gemm)
+      for (int c = 0; c < C; ++c) {
+        const __m256 dy = _mm256_set1_ps(x[c][b].d);
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, dy), acc[c]);
+        acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[c]), _mm256_mul_ps(dminw, dy), acc_min[c]);
+      }
+  }
+  for (int c = 0; c < C; ++c) _mm256_storeu_ps(t.y + size_t(c) * t.ys, _mm256_sub_ps(acc[c], acc_min[c]));
+}
+
+void q4_k_packed(const GemmTile& t) {
+  if (t.nc == kX8Cols) return q4_k_packed_tile<kX8Cols, true>(t);
+  for (int c = 0; c < t.nc; ++c) {  // the M % 4 last activation rows (or decode), one at a time
+    GemmTile one = t;
+    one.x = static_cast<const char*>(t.x) + size_t(c) * t.xs;
+    one.y = t.y + size_t(c) * t.ys;
+    one.nc = 1;
+    q4_k_packed_tile<1, false>(one);
+  }
+}
+
 // ---- Q6_K ---------------------------------------------------------------------------------------
 // Quants unsigned (0..63) in the lanes; 32 * scales·bsums per lane subtracted before conversion.
 float dot_q6_k(int64_t n, const void* xv, const void* yv) {
@@ -521,6 +607,7 @@ const DotTraits* dot_traits_ggml_avx2_kquants(DType weight) {
 }
 
 GemmKernel gemm_kernel_ggml_avx2_q4_k_x8() { return GemmKernel{q4_k_x8, kX8Rows, kX8Cols}; }
+GemmKernel gemm_kernel_ggml_avx2_q4_kx8_packed() { return GemmKernel{q4_k_packed, kX8Rows, kX8Cols}; }
 
 }  // namespace db::cpu
 #else  // not an x86-64-v3 build of this file: no kernels
@@ -529,5 +616,6 @@ GemmKernel gemm_kernel_ggml_avx2_q4_k_x8() { return GemmKernel{q4_k_x8, kX8Rows,
 namespace db::cpu {
 const DotTraits* dot_traits_ggml_avx2_kquants(DType) { return nullptr; }
 GemmKernel gemm_kernel_ggml_avx2_q4_k_x8() { return {}; }
+GemmKernel gemm_kernel_ggml_avx2_q4_kx8_packed() { return {}; }
 }  // namespace db::cpu
 #endif

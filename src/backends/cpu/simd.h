@@ -109,6 +109,18 @@ struct BlockQ4_0x8 {
 static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
 // The same order as gemm_kernel_ggml_avx2_q4_x8, reading groups of BlockQ4_0x8 (GemmTile::w).
 GemmKernel gemm_kernel_ggml_avx2_q4_0x8_packed();
+// 8 q4_K weight rows packed at load: super-block b of the group holds the 8 rows' scales as
+// floats' f16 halves, their 6-bit sub-block scales and mins unpacked to bytes, and the nibbles
+// interleaved like BlockQ4_0x8 (per pair p of sub-blocks, 4 bytes of each row per vector).
+struct BlockQ4_Kx8 {
+  uint16_t d[8], dmin[8];  // row r's super-block scales (f16)
+  uint8_t scales[8][8];    // [sub-block j][row r]
+  uint8_t mins[4][8][2];   // [pair p][row r][sub-block 2p, 2p + 1]
+  uint8_t qs[4][8][32];    // [pair p][group g][row r · 4 + i] = byte 32p + 4g + i of row r's qs
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * 144 + 32);
+// The same orders as gemm_kernel_ggml_avx2_q4_k_x8, reading groups of BlockQ4_Kx8.
+GemmKernel gemm_kernel_ggml_avx2_q4_kx8_packed();
 // The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
 GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();

@@ -9,6 +9,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/thread_pool.h"
+#include "core/quant_k.h"
 #include "drawbridge/error.h"
 
 namespace db::cpu {
@@ -27,9 +28,33 @@ void pack_q4_0x8(int64_t k, const void* w, size_t ws, void* dst) {
     }
 }
 
+size_t q4_kx8_group_bytes(int64_t k) { return size_t(k / QK_K) * sizeof(BlockQ4_Kx8); }
+
+void pack_q4_kx8(int64_t k, const void* w, size_t ws, void* dst) {
+  auto* out = static_cast<BlockQ4_Kx8*>(dst);
+  for (int64_t b = 0; b < k / QK_K; ++b)
+    for (int r = 0; r < 8; ++r) {
+      const auto& in = reinterpret_cast<const BlockQ4_K*>(static_cast<const char*>(w) + size_t(r) * ws)[b];
+      out[b].d[r] = in.d;
+      out[b].dmin[r] = in.dmin;
+      for (int j = 0; j < 8; ++j) k4_scale_min(j, in.scales, out[b].scales[j][r], out[b].mins[j / 2][r][j % 2]);
+      for (int p = 0; p < 4; ++p)
+        for (int g = 0; g < 8; ++g) std::memcpy(&out[b].qs[p][g][4 * r], in.qs + 32 * p + 4 * g, 4);
+    }
+}
+
 bool x86_kernels_active() {
   const std::string_view isa = cpu_isa_name();
   return isa == "avx2" || isa == "avx512";
+}
+
+// DRAWBRIDGE_NO_REPACK=1 reads every weight as stored (llama.cpp's --no-repack), for comparisons.
+bool repack_disabled() {
+  static const bool off = [] {
+    const char* env = std::getenv("DRAWBRIDGE_NO_REPACK");
+    return env && *env && std::string_view(env) != "0";
+  }();
+  return off;
 }
 
 // Hands the pages wholly inside [p, p + n) back to the OS. A hint that never loses data: clean
@@ -49,9 +74,12 @@ void release_pages(const void* p, size_t n) {
 const WeightLayout* packed_layout(DType weight, int64_t k, int64_t n) {
   static const WeightLayout q4_0x8{"q4_0x8", 8, q4_0x8_group_bytes, pack_q4_0x8,
                                    gemm_kernel_ggml_avx2_q4_0x8_packed()};
-  // q4_0 weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels.
-  if (weight == DType::Q4_0 && n % 8 == 0 && k % QK4_0 == 0 && q4_0x8.kernel.tile && x86_kernels_active())
-    return &q4_0x8;
+  static const WeightLayout q4_kx8{"q4_Kx8", 8, q4_kx8_group_bytes, pack_q4_kx8,
+                                   gemm_kernel_ggml_avx2_q4_kx8_packed()};
+  // q4_0 and q4_K weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels.
+  if (n % 8 != 0 || !x86_kernels_active() || repack_disabled()) return nullptr;
+  if (weight == DType::Q4_0 && k % QK4_0 == 0 && q4_0x8.kernel.tile) return &q4_0x8;
+  if (weight == DType::Q4_K && k % QK_K == 0 && q4_kx8.kernel.tile) return &q4_kx8;
   return nullptr;
 }
 
