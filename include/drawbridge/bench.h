@@ -27,6 +27,7 @@ struct BenchTest {
   double tps_mean = 0;
   double tps_sd = 0;
   double gbps = 0;    // tg: weight bytes read per token × t/s
+  double bandwidth_share = 0;  // tg: gbps ÷ BenchReport::read_gbps (0: not measured)
   double gflops = 0;  // pp: 2 × params × tokens / s
   std::string op_profile;  // sim devices with BenchOptions::profile: the per-op table of this test
 };
@@ -41,6 +42,9 @@ struct BenchReport {
   std::string kernels;           // CPU kernel family in use: avx512, avx2, ref
   int n_threads = 0;
   uint64_t peak_rss_bytes = 0;   // of this process, after the runs
+  // Streaming read bandwidth of this machine measured right after the tests, same threads (real
+  // devices with a tg test): tg's yardstick. Its buffer is not counted in peak_rss_bytes.
+  double read_gbps = 0;
   std::vector<BenchTest> tests;
   // Virtual devices: t/s come from the cost model's clock for the chip, not from the host's wall
   // clock; the numerics still ran once through the CPU kernels. Empty for real devices.

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "backends/cpu/read_bandwidth.h"
 #include "backends/cpu/simd.h"
 #include "backends/virtual/sim_device.h"
 #include "drawbridge/error.h"
@@ -197,6 +198,12 @@ BenchReport run_bench(const Model& model, const std::string& path, const BenchOp
     r.tests.push_back(std::move(t));
   }
   r.peak_rss_bytes = peak_rss();
+  if (o.n_gen > 0) {
+    // 256 MiB: several times any last-level cache, so the sum streams from memory as decode does.
+    r.read_gbps = cpu::read_bandwidth(o.n_threads, size_t(256) << 20, 5) / 1e9;
+    for (BenchTest& t : r.tests)
+      if (t.gbps > 0) t.bandwidth_share = t.gbps / r.read_gbps;
+  }
   return r;
 }
 
@@ -213,7 +220,8 @@ std::string params_str(uint64_t n) {
   return p >= 1e9 ? fmt::format("{:.2f} B", p / 1e9) : fmt::format("{:.2f} M", p / 1e6);
 }
 
-// Columns as llama-bench lays them out (width, right-aligned), plus GB/s and GFLOP/s.
+// Columns as llama-bench lays them out (width, right-aligned), plus GB/s, its share of the read
+// bandwidth measured in the same run, and GFLOP/s.
 struct Column {
   const char* title;
   int width;
@@ -221,7 +229,8 @@ struct Column {
 };
 constexpr Column kColumns[] = {{"model", 30, false}, {"size", 10, true},   {"params", 10, true},
                                {"backend", 10, false}, {"threads", 7, true}, {"test", 15, true},
-                               {"t/s", 20, true},      {"GB/s", 8, true},    {"GFLOP/s", 9, true}};
+                               {"t/s", 20, true},      {"GB/s", 8, true},    {"BW %", 5, true},
+                               {"GFLOP/s", 9, true}};
 
 // Columns widen to their longest cell, as llama-bench's do ("sim:cambricon-mlu370-x8").
 std::string table_row(const std::vector<std::string>& cells, const std::vector<int>& widths) {
@@ -238,7 +247,9 @@ std::string markdown(const BenchReport& r) {
   for (const BenchTest& t : r.tests)
     rows.push_back({r.model_desc, size_str(r.model_bytes), params_str(r.n_params), r.backend,
                     std::to_string(r.n_threads), t.name, fmt::format("{:.2f} ± {:.2f}", t.tps_mean, t.tps_sd),
-                    t.gbps > 0 ? fmt::format("{:.2f}", t.gbps) : "", t.gflops > 0 ? fmt::format("{:.1f}", t.gflops) : ""});
+                    t.gbps > 0 ? fmt::format("{:.2f}", t.gbps) : "",
+                    t.bandwidth_share > 0 ? fmt::format("{:.0f}", 100 * t.bandwidth_share) : "",
+                    t.gflops > 0 ? fmt::format("{:.1f}", t.gflops) : ""});
   std::vector<int> widths;
   for (const Column& c : kColumns) widths.push_back(c.width);
   for (const auto& row : rows)
@@ -252,6 +263,9 @@ std::string markdown(const BenchReport& r) {
   for (const auto& row : rows) s += table_row(row, widths);
   s += fmt::format("\nbuild: drawbridge 0.1.0 (cpu kernels: {}), peak RSS {}, weights read per token {}\n",
                    r.kernels, size_str(r.peak_rss_bytes), size_str(r.bytes_per_token));
+  if (r.read_gbps > 0)
+    s += fmt::format("read bandwidth measured after the tests: {:.2f} GB/s ({} threads, 256 MiB streamed); BW % = GB/s of tg ÷ it\n",
+                     r.read_gbps, r.n_threads);
   if (!r.modeled.empty()) s += "modeled: " + r.modeled + "\n";
   for (const auto& u : r.unknowns) s += "  (t/s are upper bounds: not modeled: " + u + ")\n";
   for (const BenchTest& t : r.tests)
@@ -279,10 +293,10 @@ std::string json(const BenchReport& r) {
     s += fmt::format(
         "  {{\"model_filename\": \"{}\", \"model_type\": \"{}\", \"model_size\": {}, \"model_n_params\": {}, "
         "\"backends\": \"{}\", \"cpu_kernels\": \"{}\", \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, "
-        "\"avg_ts\": {:.6f}, \"stddev_ts\": {:.6f}, \"samples_ts\": [{}], \"gbps\": {:.3f}, \"gflops\": {:.3f}, "
-        "\"bytes_per_token\": {}, \"peak_rss\": {}, \"modeled\": {}}}{}\n",
+        "\"avg_ts\": {:.6f}, \"stddev_ts\": {:.6f}, \"samples_ts\": [{}], \"gbps\": {:.3f}, \"read_gbps\": {:.3f}, "
+        "\"bandwidth_share\": {:.4f}, \"gflops\": {:.3f}, \"bytes_per_token\": {}, \"peak_rss\": {}, \"modeled\": {}}}{}\n",
         json_escape(r.model_path), json_escape(r.model_desc), r.model_bytes, r.n_params, r.backend, r.kernels,
-        r.n_threads, t.n_prompt, t.n_gen, t.tps_mean, t.tps_sd, samples, t.gbps, t.gflops, r.bytes_per_token,
+        r.n_threads, t.n_prompt, t.n_gen, t.tps_mean, t.tps_sd, samples, t.gbps, r.read_gbps, t.bandwidth_share, t.gflops, r.bytes_per_token,
         r.peak_rss_bytes, r.modeled.empty() ? "false" : "true", i + 1 < r.tests.size() ? "," : "");
   }
   return s + "]\n";
@@ -290,11 +304,12 @@ std::string json(const BenchReport& r) {
 
 std::string csv(const BenchReport& r) {
   std::string s = "model_filename,model_type,model_size,model_n_params,backends,cpu_kernels,n_threads,n_prompt,n_gen,"
-                  "avg_ts,stddev_ts,gbps,gflops,bytes_per_token,peak_rss\n";
+                  "avg_ts,stddev_ts,gbps,read_gbps,bandwidth_share,gflops,bytes_per_token,peak_rss\n";
   for (const BenchTest& t : r.tests)
-    s += fmt::format("\"{}\",\"{}\",{},{},{},{},{},{},{},{:.6f},{:.6f},{:.3f},{:.3f},{},{}\n", r.model_path,
+    s += fmt::format("\"{}\",\"{}\",{},{},{},{},{},{},{},{:.6f},{:.6f},{:.3f},{:.3f},{:.4f},{:.3f},{},{}\n", r.model_path,
                      r.model_desc, r.model_bytes, r.n_params, r.backend, r.kernels, r.n_threads, t.n_prompt,
-                     t.n_gen, t.tps_mean, t.tps_sd, t.gbps, t.gflops, r.bytes_per_token, r.peak_rss_bytes);
+                     t.n_gen, t.tps_mean, t.tps_sd, t.gbps, r.read_gbps, t.bandwidth_share, t.gflops, r.bytes_per_token,
+                     r.peak_rss_bytes);
   return s;
 }
 

@@ -95,6 +95,22 @@ TEST(CliBench, SimDevicePrintsModeledTableAndPerOpProfile) {
   EXPECT_TRUE(has(cpu.out, "\"modeled\": false")) << cpu.out;
 }
 
+// tg's GB/s is judged against the read bandwidth measured in the same run (BW %).
+TEST(CliBench, DecodeReportsItsShareOfTheMeasuredReadBandwidth) {
+  const auto dir = test::temp_dir();
+  const auto model = synth(dir, "q8_0");
+  const Result md = cli("bench -m " + model + " -p 0 -n 4 -r 1");
+  ASSERT_EQ(md.status, 0) << md.err;
+  EXPECT_TRUE(has(md.out, " BW % |")) << md.out;
+  EXPECT_TRUE(has(md.out, "read bandwidth measured after the tests: ")) << md.out;
+  const Result js = cli("bench -m " + model + " -p 0 -n 4 -r 1 -o json");
+  ASSERT_EQ(js.status, 0) << js.err;
+  auto field = [&](const std::string& name) { return std::stod(js.out.substr(js.out.find("\"" + name + "\": ") + name.size() + 4)); };
+  EXPECT_GT(field("read_gbps"), 0.1);
+  EXPECT_GT(field("bandwidth_share"), 0.0);
+  EXPECT_NEAR(field("bandwidth_share"), field("gbps") / field("read_gbps"), 1e-3 + 1e-3 * field("bandwidth_share"));
+}
+
 TEST(CliBench, ProfileNeedsAVirtualDevice) {
   const Result r = cli("bench -m x.gguf --profile");
   EXPECT_NE(r.status, 0);

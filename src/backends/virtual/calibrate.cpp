@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/read_bandwidth.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/simd.h"
 #include "backends/cpu/thread_pool.h"
@@ -83,37 +84,6 @@ Plan make_plan(bool quick) {
   // down); other shapes take the nearest pair.
   return {256u << 20, 96u << 20, {64u << 10, 1u << 20, 16u << 20, 256u << 20},
           {{2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632}}, {1, 16, 64, 512}, 3, 512};
-}
-
-// ---- read bandwidth ------------------------------------------------------------------------
-
-uint64_t sum_words(const uint64_t* p, size_t n) {
-  uint64_t a = 0, b = 0, c = 0, d = 0;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) a += p[i], b += p[i + 1], c += p[i + 2], d += p[i + 3];
-  for (; i < n; ++i) a += p[i];
-  return a + b + c + d;
-}
-
-// Bytes per second for reading the buffer `chunk` bytes at a time, each chunk split over the
-// threads (one pool dispatch per chunk, as one op of a graph).
-double read_rate(cpu::ThreadPool& pool, const std::vector<uint64_t>& buf, size_t chunk, int reps) {
-  const size_t words = buf.size(), per_chunk = std::max<size_t>(1, chunk / 8);
-  std::vector<uint64_t> sink(size_t(pool.size()) * 8);
-  auto pass = [&] {
-    for (size_t off = 0; off < words; off += per_chunk) {
-      const size_t n = std::min(per_chunk, words - off);
-      pool.run([&](int ith, int nth) {
-        int64_t b, e;
-        cpu::split_rows(int64_t(n), ith, nth, b, e);
-        sink[size_t(ith) * 8] += sum_words(buf.data() + off + size_t(b), size_t(e - b));
-      });
-    }
-  };
-  const double s = time_median(reps, pass);
-  volatile uint64_t keep = sink[0];
-  (void)keep;
-  return double(words * 8) / s;
 }
 
 // ---- GEMM and op timings -------------------------------------------------------------------
@@ -285,7 +255,7 @@ std::string calibrate_host(const CalibrationOptions& o) {
   for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
   std::vector<std::pair<double, double>> rates;
   for (size_t chunk : plan.chunks) {
-    rates.emplace_back(double(chunk), read_rate(pool, buf, chunk, plan.reps));
+    rates.emplace_back(double(chunk), cpu::read_bandwidth(pool, buf.data(), buf.size(), chunk, plan.reps));
     say(fmt::format("read bandwidth, {} KiB transfers: {:.2f} GB/s", chunk >> 10, rates.back().second / 1e9));
   }
   buf = {};
