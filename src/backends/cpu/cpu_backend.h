@@ -23,6 +23,8 @@ class CpuBackend {
   // once; later graphs reading the same weights use the packed copies. Returns the bytes packed.
   size_t pack_weights(const Graph& g) { return packed_.pack(g, pool_); }
   size_t packed_bytes() const { return packed_.bytes(); }
+  // Frees the packed copies (their weights are about to go away).
+  void drop_packed_weights() { packed_ = PackedWeights{}; }
 
  private:
   void plan_memory(Graph& g);
