@@ -46,6 +46,23 @@ struct ForwardGraph {
   int tokens = -1;     // leaf: i32 token ids [T]
   int positions = -1;  // leaf: i32 positions [T]
   int logits = -1;     // f32 [n_vocab, T or 1]
+  int n_tokens = 0;
+  int n_past = 0;      // cached tokens the graph follows
+
+  // Reuse across token steps (Session's decode graph). The builder records every node parameter
+  // it sets to n_past (KvStore row, Attention and TopK causal offsets); when nothing else in the
+  // graph was derived from n_past (no shape, view or choice of path: the cached_rows views of
+  // MLA's expanded form, the sparse indexer's key count, MLA's Auto form choice), the graph is
+  // rebasable: the same nodes with those parameters rewritten are exactly the graph
+  // build_forward would build for another n_past. Otherwise it must be built again.
+  bool rebasable() const { return !shape_uses_past; }
+  // Makes this the graph of n_tokens tokens following n_past cached ones (no allocation).
+  // Throws db::Error when the graph is not rebasable or n_past is out of range.
+  void rebase(int n_past);
+
+  std::vector<std::pair<int, int>> past_params;  // (node, index into params.i) holding n_past
+  bool shape_uses_past = false;
+  int64_t max_past = 0;  // the largest n_past the graph may follow (context, learned positions)
 };
 
 // Choices build_forward otherwise makes itself from the batch shape. The planner costs a batch of

@@ -2,6 +2,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,10 @@ class Session {
   Session(const Model& model, const SessionOptions& options);
   ~Session();
   // Appends tokens to the sequence and returns the logits of the last one (n_vocab floats,
-  // valid until the next call). Throws db::Error when the context would overflow.
-  const float* eval(const std::vector<Token>& tokens);
+  // valid until the next call). Throws db::Error when the context would overflow. A one-token
+  // step reuses the decode graph (see decode_), so on the CPU a steady token loop allocates nothing.
+  const float* eval(std::span<const Token> tokens);
+  const float* eval(const std::vector<Token>& tokens) { return eval(std::span<const Token>(tokens)); }
   void reset() { n_past_ = 0; }
   int n_past() const { return n_past_; }
   int n_ctx() const { return cache_.n_ctx(); }
@@ -40,7 +43,15 @@ class Session {
   SessionOptions options_;
   std::unique_ptr<Device> device_;
   KvCache cache_;
+  // The graph for `n` tokens after n_past_ cached ones: for one token the kept decode graph, rebased
+  // to n_past_ when it is rebasable (ForwardGraph::rebase) and built again otherwise; for more a
+  // fresh graph in batch_.
+  ForwardGraph& graph_for(int n);
+
   std::vector<float> logits_;
+  ForwardGraph decode_;             // one token; built in the constructor
+  ForwardGraph batch_;              // the last prompt batch
+  std::vector<int32_t> ids_, pos_;  // n_batch entries: the token and position leaves' data
   int n_past_ = 0;
 };
 

@@ -59,13 +59,25 @@ namespace {
 // Small helpers that keep the forward pass readable: each adds one node and returns its id.
 struct Builder {
   Graph& g;
+  ForwardGraph& fg;
   const ModelConfig& c;
   const KvCache& cache;
   int T;
-  int n_past;
   int positions;
   int freqs;
   ForwardOptions options;
+
+  // n_past reaches the graph through these two only (see ForwardGraph::rebase): as a recorded
+  // node parameter, or as anything else, which makes the graph one for this n_past alone.
+  int with_past_param(int node, int index) {
+    g.node(node).params.i[size_t(index)] = fg.n_past;
+    fg.past_params.emplace_back(node, index);
+    return node;
+  }
+  int64_t past_for_shape() {
+    fg.shape_uses_past = true;
+    return fg.n_past;
+  }
 
   int weight(const Tensor* t) { return g.leaf(*t); }
   const Tensor& out(int id) const { return g.node(id).out; }
@@ -133,14 +145,13 @@ struct Builder {
     return g.add(Op::Concat, f32(name, ta.ne[0] + tb.ne[0], ta.ne[1], ta.ne[2]), {a, b, -1});
   }
   int store(int x, const Tensor& cache_t) {
-    OpParams at;
-    at.i[0] = n_past;
-    return g.add(Op::KvStore, cache_t, {x, g.leaf(cache_t), -1}, at);
+    const int leaf = g.leaf(cache_t);
+    return with_past_param(g.add(Op::KvStore, cache_t, {x, leaf, -1}), 0);
   }
   // Cache rows 0 .. n_past + T as f32 [ne0 of the view, 1, ctx], columns [from, from + n).
   int cached_rows(int stored, int64_t from, int64_t n, const std::string& name) {
     const Tensor& t = out(stored);
-    const int64_t ctx = int64_t(n_past) + T;
+    const int64_t ctx = past_for_shape() + T;
     const int v = g.view(stored, name + ".view", {n, t.ne[1], ctx, 1}, t.nb, size_t(from) * t.nb[0]);
     return g.add(Op::Convert, f32(name, n, t.ne[1], ctx), {v, -1, -1});
   }
@@ -153,11 +164,10 @@ struct Builder {
   }
   int attention(int q, int k, int v_or_ids, int64_t dv, float scale, int window, const std::string& name) {
     OpParams at;
-    at.i[0] = n_past;
     at.i[1] = window;
     at.f[0] = scale;
     const Tensor& qt = out(q);
-    return g.add(Op::Attention, f32(name, dv, qt.ne[1], qt.ne[2]), {q, k, v_or_ids}, at);
+    return with_past_param(g.add(Op::Attention, f32(name, dv, qt.ne[1], qt.ne[2]), {q, k, v_or_ids}, at), 0);
   }
 
   int self_attention(int il, const LayerWeights& L, int h, const std::string& p);
@@ -228,12 +238,15 @@ int Builder::mla_attention(int il, const LayerWeights& L, int h, const std::stri
   const int k_pe = rope(head_columns(kv_a, LR, R, p + "k_pe"), int(R), p + "k_pe.rope");
   const int latent = store(concat(c_kv, k_pe, p + "latent"), cache.k(il));
   const float scale = 1.0f / std::sqrt(float(DQ));
-  const double ctx = double(n_past) + T, keys = double(n_past) + T / 2.0;
-  const double absorbed = 2.0 * H * T * keys * double(LR + R + LR) + 2.0 * H * T * double(LR) * double(NP + m.v_head_dim);
-  const double expanded = 2.0 * H * T * keys * double(DQ + m.v_head_dim) + 2.0 * H * ctx * double(LR) * double(NP + m.v_head_dim);
+  bool absorb = options.mla == ForwardOptions::Mla::Absorbed;
+  if (options.mla == ForwardOptions::Mla::Auto) {  // the form depends on n_past
+    const double past = double(past_for_shape());
+    const double ctx = past + T, keys = past + T / 2.0;
+    const double absorbed = 2.0 * H * T * keys * double(LR + R + LR) + 2.0 * H * T * double(LR) * double(NP + m.v_head_dim);
+    const double expanded = 2.0 * H * T * keys * double(DQ + m.v_head_dim) + 2.0 * H * ctx * double(LR) * double(NP + m.v_head_dim);
+    absorb = absorbed <= expanded;
+  }
   int a;
-  const bool absorb = options.mla == ForwardOptions::Mla::Auto ? absorbed <= expanded
-                                                               : options.mla == ForwardOptions::Mla::Absorbed;
   if (c.sparse_attn.enabled() || absorb) {
     // q_nope · W_uk per head → the latent space; attend over latent rows; W_uv per head after
     const int q_lat = matmul_id(L.wk_b, q_nope, -1, H, false, p + "q_lat");
@@ -250,10 +263,9 @@ int Builder::mla_attention(int il, const LayerWeights& L, int h, const std::stri
     const int k_all = concat(k_nope, kpe_all, p + "k");
     const int qf = concat(q_nope, q_pe, p + "q_full");
     OpParams at;
-    at.i[0] = n_past;
     at.i[1] = c.layer_window(il);
     at.f[0] = scale;
-    a = g.add(Op::Attention, f32(p + "attn", m.v_head_dim, H, T), {qf, k_all, v_all}, at);
+    a = with_past_param(g.add(Op::Attention, f32(p + "attn", m.v_head_dim, H, T), {qf, k_all, v_all}, at), 0);
   }
   a = g.reshape(a, p + "attn.merged", {int64_t(m.v_head_dim) * H, T, 1, 1});
   return matmul(L.wo, a, p + "attn_out");
@@ -263,7 +275,7 @@ int Builder::mla_attention(int il, const LayerWeights& L, int h, const std::stri
 // (Σ_heads w · relu(q_i · k)) and the top_k keys are attended to.
 int Builder::sparse_indices(int il, const LayerWeights& L, int h, int q_a, const std::string& p) {
   const SparseAttnConfig& x = c.sparse_attn;
-  const int64_t NH = x.index_n_heads, HD = x.index_head_dim, ctx = int64_t(n_past) + T;
+  const int64_t NH = x.index_n_heads, HD = x.index_head_dim, ctx = past_for_shape() + T;
   const int iq = matmul(L.idx_wq_b, q_a, p + "idx_q");
   int ik = layer_norm(matmul(L.idx_wk, h, p + "idx_k"), L.idx_k_norm, L.idx_k_norm_b, p + "idx_k.norm");
   ik = store(g.reshape(ik, p + "idx_k.heads", {HD, 1, T, 1}), cache.index_k(il));
@@ -275,9 +287,8 @@ int Builder::sparse_indices(int il, const LayerWeights& L, int h, int q_a, const
   sc = g.reshape(sc, p + "idx_qk.heads", {ctx, NH, T, 1});
   const int score = g.add(Op::WeightedSum, f32(p + "idx_score", ctx, T), {sc, iw, -1});
   if (ctx <= x.top_k) return -1;  // every key is selected: dense attention
-  OpParams tk;
-  tk.i[0] = n_past;  // causal: query t ranks keys 0 .. n_past + t
-  return g.add(Op::TopK, make_tensor(p + "idx_topk", DType::I32, {x.top_k, T, 1, 1}), {score, -1, -1}, tk);
+  // causal: query t ranks keys 0 .. n_past + t
+  return with_past_param(g.add(Op::TopK, make_tensor(p + "idx_topk", DType::I32, {x.top_k, T, 1, 1}), {score, -1, -1}), 0);
 }
 
 // Gated DeltaNet (Qwen3-Next linear attention): a short causal convolution over q|k|v, then the
@@ -364,10 +375,14 @@ ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_token
   Graph& g = fg.graph;
   g.nodes().reserve(size_t(c.n_layer) * 64 + 16);
   const int T = n_tokens;
+  fg.n_tokens = T;
+  fg.n_past = n_past;
+  fg.max_past = int64_t(cache.n_ctx()) - T;
+  if (c.pos_embd == PosEmbd::Learned) fg.max_past = std::min<int64_t>(fg.max_past, int64_t(c.n_ctx_train) - T);
 
   fg.tokens = g.leaf(make_tensor("tokens", DType::I32, {T, 1, 1, 1}));
   fg.positions = g.leaf(make_tensor("positions", DType::I32, {T, 1, 1, 1}));
-  Builder b{g, c, cache, T, n_past, fg.positions, -1, options};
+  Builder b{g, fg, c, cache, T, fg.positions, -1, options};
   b.freqs = w.rope_freqs ? b.weight(w.rope_freqs) : -1;
 
   // x = token embeddings (+ learned position embeddings)
@@ -409,6 +424,14 @@ ForwardGraph build_forward(const Model& model, const KvCache& cache, int n_token
   fg.logits = b.linear(w.output, w.output_b, x, "logits");
   g.set_output(fg.logits);
   return fg;
+}
+
+void ForwardGraph::rebase(int past) {
+  DB_CHECK(rebasable(), "[forward] this graph's shapes depend on n_past ({}): build it again for {}", n_past, past);
+  DB_CHECK(past >= 0 && past <= max_past, "[forward] cannot follow {} cached tokens: at most {} fit before these {} new ones",
+           past, max_past, n_tokens);
+  for (const auto& [node, index] : past_params) graph.node(node).params.i[size_t(index)] = past;
+  n_past = past;
 }
 
 }  // namespace db

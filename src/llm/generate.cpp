@@ -46,7 +46,7 @@ GenerateStats generate(Session& session, const Tokenizer& tok, const GenerateOpt
       st.context_full = true;
       break;
     }
-    logits = session.eval({next});
+    logits = session.eval(std::span<const Token>(&next, 1));
   }
   st.generate_seconds = seconds_since(t0);
   return st;

@@ -32,17 +32,26 @@ Session::Session(const Model& model, const SessionOptions& options)
       cache_(model.config(), options_.n_ctx, options_.kv_dtype,
              device_->allocate(KvCache::bytes_needed(model.config(), options_.n_ctx, options_.kv_dtype))) {
   logits_.resize(size_t(model.config().n_vocab));
+  ids_.resize(size_t(options_.n_batch));
+  pos_.resize(size_t(options_.n_batch));
   // Check once, before any work, that the device runs every op of this model (no silent fallback).
-  ForwardGraph probe = build_forward(model_, cache_, 1, 0, true);
-  schedule(probe.graph, {device_.get()}, /*allow_fallback=*/false);
-  device_->pack_weights(probe.graph);
+  decode_ = build_forward(model_, cache_, 1, 0, true);
+  schedule(decode_.graph, {device_.get()}, /*allow_fallback=*/false);
+  device_->pack_weights(decode_.graph);  // the HAL's load-time weight packing (reads every weight)
 }
 
 Session::~Session() = default;
 
 int Session::n_threads() const { return device_->n_threads(); }
 
-const float* Session::eval(const std::vector<Token>& tokens) {
+ForwardGraph& Session::graph_for(int n) {
+  if (n > 1) return batch_ = build_forward(model_, cache_, n, n_past_, /*last_logits_only=*/true);
+  if (decode_.rebasable()) decode_.rebase(n_past_);
+  else decode_ = build_forward(model_, cache_, 1, n_past_, /*last_logits_only=*/true);
+  return decode_;
+}
+
+const float* Session::eval(std::span<const Token> tokens) {
   DB_CHECK(!tokens.empty(), "[session] nothing to evaluate");
   DB_CHECK(int64_t(n_past_) + int64_t(tokens.size()) <= n_ctx(),
            "[session] {} tokens do not fit: {} already in a context of {}", tokens.size(), n_past_, n_ctx());
@@ -51,12 +60,13 @@ const float* Session::eval(const std::vector<Token>& tokens) {
     DB_CHECK(t >= 0 && t < n_vocab, "[session] token id {} is outside the vocabulary (0..{})", t, n_vocab - 1);
   for (size_t start = 0; start < tokens.size(); start += size_t(options_.n_batch)) {
     const int n = int(std::min(tokens.size() - start, size_t(options_.n_batch)));
-    ForwardGraph fg = build_forward(model_, cache_, n, n_past_, /*last_logits_only=*/true);
-    std::vector<int32_t> ids(tokens.begin() + long(start), tokens.begin() + long(start) + n);
-    std::vector<int32_t> pos(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) pos[size_t(i)] = n_past_ + i;
-    fg.graph.node(fg.tokens).out.data = ids.data();
-    fg.graph.node(fg.positions).out.data = pos.data();
+    ForwardGraph& fg = graph_for(n);
+    for (int i = 0; i < n; ++i) {
+      ids_[size_t(i)] = tokens[start + size_t(i)];
+      pos_[size_t(i)] = n_past_ + i;
+    }
+    fg.graph.node(fg.tokens).out.data = ids_.data();
+    fg.graph.node(fg.positions).out.data = pos_.data();
     device_->compute(fg.graph);
     std::memcpy(logits_.data(), fg.graph.node(fg.logits).out.data, logits_.size() * sizeof(float));
     n_past_ += n;

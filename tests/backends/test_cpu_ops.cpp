@@ -372,6 +372,67 @@ TEST(CpuGraph, ReportsUnsupportedDtypeByOpAndName) {
   }
 }
 
+// The memory plan and support check are kept while op, dtype, shape and sources of every node and
+// the outputs stay the same (Session's rebased decode graph); anything else is planned and checked
+// again, and data pointers are taken afresh on every run.
+TEST(CpuGraph, PlanIsKeptOnlyWhileTheStructureIsUnchanged) {
+  std::mt19937 rng(7);
+  auto add_mul = [&](int64_t rows, Buf& a, Buf& b) {
+    a = random_tensor("a", DType::F32, {13, rows, 1, 1}, rng);
+    b = random_tensor("b", DType::F32, {13, rows, 1, 1}, rng);
+    Graph g;
+    const int ia = g.leaf(a.t), ib = g.leaf(b.t);
+    const int sum = g.add(Op::Add, make_tensor("s", DType::F32, {13, rows, 1, 1}), {ia, ib, -1});
+    g.set_output(g.add(Op::Mul, make_tensor("p", DType::F32, {13, rows, 1, 1}), {sum, ib, -1}));
+    return g;
+  };
+  auto expect_result = [](const Graph& g, const Buf& a, const Buf& b) {
+    const float *av = a.t.as<float>(), *bv = b.t.as<float>(), *y = g.node(g.outputs()[0]).out.as<float>();
+    for (int64_t i = 0; i < a.t.nelements(); ++i) ASSERT_EQ(y[i], (av[i] + bv[i]) * bv[i]) << i;
+  };
+  cpu::CpuBackend backend(2);
+  Buf a, b, a2, b2;
+  Graph g = add_mul(5, a, b);
+  backend.compute(g);
+  expect_result(g, a, b);
+  EXPECT_EQ(backend.plans_made(), 1);
+  Graph same = add_mul(5, a2, b2);  // another graph, other data, same structure
+  backend.compute(same);
+  expect_result(same, a2, b2);
+  Graph copy = g;
+  backend.compute(copy);
+  expect_result(copy, a, b);
+  EXPECT_EQ(backend.plans_made(), 1);
+  Graph taller = add_mul(6, a2, b2);
+  backend.compute(taller);
+  expect_result(taller, a2, b2);
+  EXPECT_EQ(backend.plans_made(), 2);
+  taller.set_output(2);  // the sum is now an output too
+  backend.compute(taller);
+  EXPECT_EQ(backend.plans_made(), 3);
+  // A leaf without data is refused on every run, planned or not.
+  taller.node(0).out.data = nullptr;
+  EXPECT_THROW(backend.compute(taller), Error);
+  // A weight dtype change is a structure change: the support check runs again and refuses q8_K.
+  std::vector<char> wb(292 * 4), xb(256 * 4);
+  Tensor w = make_tensor("w", DType::F32, {256, 4, 1, 1}), x = make_tensor("x", DType::F32, {256, 1, 1, 1});
+  std::vector<char> wf(w.nbytes());
+  w.data = wf.data();
+  x.data = xb.data();
+  Graph mm;
+  mm.set_output(mm.add(Op::MatMul, make_tensor("y", DType::F32, {4, 1, 1, 1}), {mm.leaf(w), mm.leaf(x), -1}));
+  backend.compute(mm);
+  mm.node(0).out.dtype = DType::Q8_K;
+  mm.node(0).out.data = wb.data();
+  set_contiguous_strides(mm.node(0).out);
+  try {
+    backend.compute(mm);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q8_K"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CpuGraph, ValidationNamesTheOp) {
   Graph g;
   const int a = g.leaf(make_tensor("a", DType::F32, {8, 2, 1, 1}));

@@ -171,6 +171,24 @@ bool needs_arena(const Node& n) { return n.op != Op::Leaf && n.op != Op::View &&
 
 }  // namespace
 
+CpuBackend::NodeKey CpuBackend::key_of(const Node& n) {
+  return NodeKey{n.op, n.out.dtype, n.out.is_contiguous(), n.src, n.out.ne};
+}
+
+bool CpuBackend::same_as_planned(const Graph& g) const {
+  if (g.nodes().size() != planned_.size() || g.outputs() != planned_outputs_) return false;
+  for (size_t j = 0; j < planned_.size(); ++j)
+    if (!(key_of(g.nodes()[j]) == planned_[j])) return false;
+  return true;
+}
+
+void CpuBackend::check_supported(const Graph& g) const {
+  for (const Node& n : g.nodes()) {
+    std::string why;
+    DB_CHECK(cpu_supports(g, n, &why), "[{}] '{}' cannot run on cpu: {}", op_name(n.op), n.out.name, why);
+  }
+}
+
 void CpuBackend::plan_memory(Graph& g) {
   const int count = int(g.nodes().size());
   std::vector<int> last_use(size_t(count), -1);
@@ -202,22 +220,27 @@ void CpuBackend::plan_memory(Graph& g) {
     arena_ = std::unique_ptr<char[], void (*)(char*)>(static_cast<char*>(p), [](char* q) { std::free(q); });
     arena_size_ = need;
   }
-  for (int j = 0; j < count; ++j) {
-    Node& n = g.node(j);
-    if (needs_arena(n)) n.out.data = arena_.get() + offsets_[size_t(j)];
-  }
+  planned_.clear();
+  for (const Node& n : g.nodes()) planned_.push_back(key_of(n));
+  planned_outputs_ = g.outputs();
+  ++plans_made_;
 }
 
 void CpuBackend::compute(Graph& g) {
-  for (const Node& n : g.nodes()) {
-    std::string why;
-    DB_CHECK(cpu_supports(g, n, &why), "[{}] '{}' cannot run on cpu: {}", op_name(n.op), n.out.name, why);
+  // Support depends only on ops and dtypes (in NodeKey): a graph like the last one passed already.
+  if (!same_as_planned(g)) {
+    planned_.clear();  // a failed check or plan leaves no stale plan behind
+    check_supported(g);
+    plan_memory(g);
+  }
+  for (const Node& n : g.nodes())
     DB_CHECK(n.op != Op::Leaf || n.out.data != nullptr,
              "[cpu] '{}' has no data (a meta tensor cannot be executed)", n.out.name);
-  }
-  plan_memory(g);
-  // Views and stores take their storage from their source, resolved in graph order.
-  for (Node& n : g.nodes()) {
+  // Activations take their arena offsets; views and stores take their storage from their source,
+  // resolved in graph order. Done on every run: the graph may be another object than last time.
+  for (size_t j = 0; j < g.nodes().size(); ++j) {
+    Node& n = g.nodes()[j];
+    if (needs_arena(n)) n.out.data = arena_.get() + offsets_[j];
     if (n.op == Op::View) n.out.data = static_cast<char*>(g.node(n.src[0]).out.data) + n.params.i[0];
     if (n.op == Op::KvStore) n.out.data = g.node(n.src[1]).out.data;
   }

@@ -1,7 +1,9 @@
 // The CPU backend: runs a graph on a thread pool. Intermediate tensors live in one arena whose
-// layout is planned from tensor lifetimes before the run, so a token loop allocates nothing
-// once the arena has grown to the largest graph.
+// layout is planned from tensor lifetimes before the run. The plan (and the op support check) is
+// kept and reused while the graph's structure stays the same, so a token loop that runs one graph
+// again (Session's decode graph) allocates nothing once the arena has grown to it.
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +27,24 @@ class CpuBackend {
   size_t packed_bytes() const { return packed_.bytes(); }
   // Frees the packed copies (their weights are about to go away).
   void drop_packed_weights() { packed_ = PackedWeights{}; }
+  // How many times compute() has planned memory (re-planning means the graph structure changed).
+  int plans_made() const { return plans_made_; }
 
  private:
+  // What the memory plan and the support check depend on, per node. A graph is planned again
+  // unless every node matches the last planned graph exactly; params, names and data pointers
+  // may differ (n_past-dependent params of a rebased decode graph, a copied graph).
+  struct NodeKey {
+    Op op;
+    DType dtype;
+    bool contiguous;
+    std::array<int, 3> src;
+    std::array<int64_t, kMaxDims> ne;
+    bool operator==(const NodeKey&) const = default;
+  };
+  static NodeKey key_of(const Node& n);
+  bool same_as_planned(const Graph& g) const;
+  void check_supported(const Graph& g) const;
   void plan_memory(Graph& g);
   ThreadPool pool_;
   PackedWeights packed_;
@@ -35,6 +53,9 @@ class CpuBackend {
   std::vector<size_t> offsets_;
   size_t work_offset_ = 0;
   size_t work_bytes_ = 0;
+  std::vector<NodeKey> planned_;        // the graph the plan is for
+  std::vector<int> planned_outputs_;
+  int plans_made_ = 0;
 };
 
 }  // namespace db::cpu

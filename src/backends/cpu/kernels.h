@@ -2,6 +2,7 @@
 // own work by (ith, nth); it may call ctx.barrier() between phases. Kernels read operands from
 // node sources and write node.out, all of which are allocated before the graph runs.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -37,6 +38,25 @@ KernelFn kernel_for(Op op);
 bool cpu_supports(const Graph& g, const Node& node, std::string* why);
 // Scratch bytes this node needs (e.g. activations converted to the weight's dot-product type).
 size_t work_size(const Graph& g, const Node& node, int n_threads);
+
+// Per-thread scratch: slot `slot` of the calling thread, at least `bytes` long, 64-byte aligned,
+// contents unspecified. A slot grows to the largest request and is then kept, so a graph that runs
+// again (the token loop) allocates nothing in its kernels once every thread has run it. A kernel
+// takes one slot per array it needs at the same time; slot 0 is the matmul's (packed weights).
+constexpr int kScratchSlots = 8;
+constexpr int kScratchMatmul = 0;
+void* thread_scratch(int slot, size_t bytes);
+template <typename T>
+T* thread_scratch_as(int slot, size_t count) {
+  return static_cast<T*>(thread_scratch(slot, count * sizeof(T)));
+}
+// The same, with every element set to `value` (as a std::vector<T>(count, value) would be).
+template <typename T>
+T* thread_scratch_filled(int slot, size_t count, T value) {
+  T* p = thread_scratch_as<T>(slot, count);
+  std::fill_n(p, count, value);
+  return p;
+}
 
 // Kernels, one op family per file.
 void kernel_embed(const KernelCtx&, const Graph&, const Node&);

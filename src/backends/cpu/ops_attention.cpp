@@ -2,7 +2,6 @@
 // an online softmax, so no [T, C] score matrix is ever materialized).
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"
@@ -35,61 +34,63 @@ struct AttnShape {
   float scale;
 };
 
-// ggml_compute_forward_flash_attn_ext_f16_one_chunk for one query row.
+// ggml_compute_forward_flash_attn_ext_f16_one_chunk for one query row. Its arrays are this
+// thread's scratch (kernels.h), so a decode step allocates nothing.
 struct OneChunk {
   const AttnShape& a;
   const DotTraits& kt;
   const RowKernels& rk;
-  std::vector<char> qbuf;
-  std::vector<float> acc, vrow;
-  std::vector<uint16_t> acc16;
+  char* qbuf;
+  float *acc, *vrow, *fin;
+  uint16_t* acc16;
   OneChunk(const AttnShape& s, const DotTraits& traits)
-      : a(s), kt(traits), rk(row_kernels()), qbuf(row_bytes(traits.dot_type, s.D)), acc(size_t(s.D)), vrow(size_t(s.D)),
-        acc16(size_t(s.D)) {}
+      : a(s), kt(traits), rk(row_kernels()), qbuf(thread_scratch_as<char>(1, row_bytes(traits.dot_type, s.D))),
+        acc(thread_scratch_as<float>(2, size_t(s.D))), vrow(thread_scratch_as<float>(3, size_t(s.D))),
+        fin(thread_scratch_as<float>(4, size_t(s.D))), acc16(thread_scratch_as<uint16_t>(5, size_t(s.D))) {}
 
   // Keys [j0, j1) (those visible to query t) into acc (f32), the running max M and sum S.
   void partial(int64_t t, int64_t h, int64_t hk, int64_t j0, int64_t j1, float& M, float& S) {
     const int64_t D = a.D;
     const bool f16_acc = a.v.dtype == DType::F16;
-    kt.from_float(reinterpret_cast<const float*>(a.q.row(h, t)), qbuf.data(), D);
+    kt.from_float(reinterpret_cast<const float*>(a.q.row(h, t)), qbuf, D);
     M = -INFINITY;
     S = 0.0f;
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    std::fill(acc16.begin(), acc16.end(), uint16_t(0));
+    std::fill_n(acc, D, 0.0f);
+    std::fill_n(acc16, D, uint16_t(0));
     for (int64_t j = j0; j < std::min(j1, a.past + t + 1); ++j) {
-      const float s = kt.vec_dot(D, a.k.row(hk, j), qbuf.data()) * a.scale;
+      const float s = kt.vec_dot(D, a.k.row(hk, j), qbuf) * a.scale;
       float ms = 1.0f, vs = 1.0f;  // rescale of what was accumulated; weight of this value
       if (s > M) {
         ms = std::exp(M - s);
         M = s;
         if (f16_acc)
-          rk.scale_f16(D, acc16.data(), ms);
+          rk.scale_f16(D, acc16, ms);
         else
-          for (float& x : acc) x *= ms;
+          for (int64_t i = 0; i < D; ++i) acc[i] *= ms;
       } else {
         vs = std::exp(s - M);
       }
       if (f16_acc) {
-        rk.mad_f16(D, acc16.data(), reinterpret_cast<const uint16_t*>(a.v.row(hk, j)), vs);
+        rk.mad_f16(D, acc16, reinterpret_cast<const uint16_t*>(a.v.row(hk, j)), vs);
       } else {
         const float* vr = reinterpret_cast<const float*>(a.v.row(hk, j));
         if (a.v.dtype != DType::F32) {
-          dtype_info(a.v.dtype).to_float(a.v.row(hk, j), vrow.data(), D);
-          vr = vrow.data();
+          dtype_info(a.v.dtype).to_float(a.v.row(hk, j), vrow, D);
+          vr = vrow;
         }
-        rk.mad_f32(D, acc.data(), vr, vs);
+        rk.mad_f32(D, acc, vr, vs);
       }
       S = std::fma(S, ms, vs);
     }
     if (f16_acc)
-      for (size_t i = 0; i < acc.size(); ++i) acc[i] = fp16_to_fp32(acc16[i]);
+      for (int64_t i = 0; i < D; ++i) acc[i] = fp16_to_fp32(acc16[i]);
   }
 
   void row(int64_t h, int64_t t, int64_t hk, float* out) {
     float M, S;
     partial(t, h, hk, 0, a.past + t + 1, M, S);
     const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-    for (int64_t i = 0; i < a.D; ++i) out[i] = acc[size_t(i)] * inv;
+    for (int64_t i = 0; i < a.D; ++i) out[i] = acc[i] * inv;
   }
 
   // ggml's split-KV decode (one query, 512+ cache cells in llama.cpp's view): the n_kv cells are
@@ -98,19 +99,19 @@ struct OneChunk {
   void row_split(int64_t h, int64_t hk, int64_t n_kv, int64_t n_chunks, float* out) {
     const int64_t chunk = (n_kv + n_chunks - 1) / n_chunks;
     float M = -INFINITY, S = 0.0f;
-    std::vector<float> fin(size_t(a.D), 0.0f);
+    std::fill_n(fin, a.D, 0.0f);
     for (int64_t c = 0; c < n_chunks && c * chunk < n_kv; ++c) {
       float Mc, Sc;
       partial(0, h, hk, c * chunk, std::min(n_kv, (c + 1) * chunk), Mc, Sc);
       if (Sc == 0.0f) continue;
       const float m_new = std::fmax(M, Mc);
       const float scale_old = std::exp(M - m_new), scale_new = std::exp(Mc - m_new);
-      for (size_t i = 0; i < fin.size(); ++i) fin[i] = std::fma(fin[i], scale_old, acc[i] * scale_new);
+      for (int64_t i = 0; i < a.D; ++i) fin[i] = std::fma(fin[i], scale_old, acc[i] * scale_new);
       S = std::fma(S, scale_old, Sc * scale_new);
       M = m_new;
     }
     const float inv = S != 0.0f ? 1.0f / S : 1.0f;
-    for (int64_t i = 0; i < a.D; ++i) out[i] = fin[size_t(i)] * inv;
+    for (int64_t i = 0; i < a.D; ++i) out[i] = fin[i] * inv;
   }
 };
 
@@ -123,8 +124,13 @@ void attend_tiled(const AttnShape& a, int64_t H, int64_t group, int64_t r0, int6
   const int64_t D = a.D, n_rows = r1 - r0;
   if (n_rows <= 0) return;
   const RowKernels& rk = row_kernels();
-  std::vector<float> M(size_t(n_rows), -INFINITY), S(size_t(n_rows), 0.0f), acc(size_t(n_rows * D), 0.0f);
-  std::vector<float> kt(size_t(D * kAttnTile)), vt(size_t(kAttnTile * D)), kq(kAttnTile);
+  // This thread's scratch (kernels.h), initialized as the vectors it replaces were.
+  float* M = thread_scratch_filled(1, size_t(n_rows), -INFINITY);
+  float* S = thread_scratch_filled(2, size_t(n_rows), 0.0f);
+  float* acc = thread_scratch_filled(3, size_t(n_rows * D), 0.0f);
+  float* kt = thread_scratch_as<float>(4, size_t(D * kAttnTile));
+  float* vt = thread_scratch_filled(5, size_t(kAttnTile * D), 0.0f);
+  float* kq = thread_scratch_filled(6, size_t(kAttnTile), 0.0f);
   auto load = [&](const Tensor& t, int64_t hk, int64_t j, float* dst) {
     if (t.dtype == DType::F16) {
       const auto* src = reinterpret_cast<const uint16_t*>(t.row(hk, j));
@@ -134,25 +140,25 @@ void attend_tiled(const AttnShape& a, int64_t H, int64_t group, int64_t r0, int6
     }
   };
   const int64_t Hkv = H / group;
-  std::vector<float> krow(static_cast<size_t>(D));
+  float* krow = thread_scratch_filled(7, size_t(D), 0.0f);
   for (int64_t hk = 0; hk < Hkv; ++hk) {
     int64_t n_vis_max = 0;  // keys any of this thread's rows of kv head hk sees
     for (int64_t r = r0; r < r1; ++r)
       if ((r % H) / group == hk) n_vis_max = std::max(n_vis_max, a.past + r / H + 1);
     for (int64_t ic = 0; ic < n_vis_max; ic += kAttnTile) {
       const int64_t nk = std::min(kAttnTile, n_vis_max - ic);
-      std::fill(kt.begin(), kt.end(), 0.0f);
+      std::fill_n(kt, D * kAttnTile, 0.0f);
       for (int64_t j = 0; j < nk; ++j) {
-        load(a.k, hk, ic + j, krow.data());
+        load(a.k, hk, ic + j, krow);
         for (int64_t i = 0; i < D; ++i) kt[size_t(i * kAttnTile + j)] = krow[size_t(i)];
-        load(a.v, hk, ic + j, vt.data() + j * D);
+        load(a.v, hk, ic + j, vt + j * D);
       }
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t h = r % H, t = r / H;
         if (h / group != hk || a.past + t + 1 <= ic) continue;
         const int64_t nt = std::min(kAttnTile, a.past + t + 1 - ic);  // visible keys; the rest masked
         const size_t ri = size_t(r - r0);
-        rk.tile_scores(D, reinterpret_cast<const float*>(a.q.row(h, t)), kt.data(), kq.data());
+        rk.tile_scores(D, reinterpret_cast<const float*>(a.q.row(h, t)), kt, kq);
         float tile_max = -INFINITY;
         for (int64_t j = 0; j < kAttnTile; ++j) {
           kq[size_t(j)] = j < nt ? kq[size_t(j)] * a.scale + 0.0f : -INFINITY;  // + the mask
@@ -165,8 +171,8 @@ void attend_tiled(const AttnShape& a, int64_t H, int64_t group, int64_t r0, int6
           S[ri] *= ms;
         }
         M[ri] = m_new;
-        S[ri] = float(double(S[ri]) + rk.tile_softmax(kq.data(), m_new));
-        rk.tile_values(D, acc.data() + ri * size_t(D), vt.data(), kq.data(), nt);
+        S[ri] = float(double(S[ri]) + rk.tile_softmax(kq, m_new));
+        rk.tile_values(D, acc + ri * size_t(D), vt, kq, nt);
       }
     }
   }
@@ -212,8 +218,10 @@ void attend_general(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const float scale = n.params.f[0];
   const bool round_q = k.dtype == DType::F16;  // as llama.cpp: q meets f16 keys in f16
 
-  std::vector<float> qv(static_cast<size_t>(D)), kv(static_cast<size_t>(D)), vv(static_cast<size_t>(std::max(D, Dv))),
-      acc(static_cast<size_t>(Dv));
+  float* qv = thread_scratch_as<float>(1, size_t(D));
+  float* kv = thread_scratch_as<float>(2, size_t(D));
+  float* vv = thread_scratch_as<float>(3, size_t(std::max(D, Dv)));
+  float* acc = thread_scratch_as<float>(4, size_t(Dv));
   int64_t r0, r1;
   split_rows(H * T, ctx.ith, ctx.nth, r0, r1);
   for (int64_t r = r0; r < r1; ++r) {
@@ -221,14 +229,14 @@ void attend_general(const KernelCtx& ctx, const Graph& g, const Node& n) {
     const float* qr = reinterpret_cast<const float*>(q.row(h, t));
     for (int64_t i = 0; i < D; ++i) qv[size_t(i)] = round_q ? fp16_to_fp32(fp32_to_fp16(qr[i])) : qr[i];
     float m = -INFINITY, sum = 0.0f;
-    std::fill(acc.begin(), acc.end(), 0.0f);
+    std::fill_n(acc, Dv, 0.0f);
     const int64_t last = past + t, first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
     const int64_t n_keys = sel ? sel->ne[0] : last - first + 1;
     const int32_t* ids = sel ? reinterpret_cast<const int32_t*>(sel->row(t)) : nullptr;
     for (int64_t jj = 0; jj < n_keys; ++jj) {
       const int64_t j = ids ? ids[jj] : first + jj;
       if (j < first || j > last) continue;  // padding or a key outside the causal window
-      load_row(k.dtype, k.row(hk, j), kv.data(), D);
+      load_row(k.dtype, k.row(hk, j), kv, D);
       float s = 0.0f;
       for (int64_t i = 0; i < D; ++i) s += qv[size_t(i)] * kv[size_t(i)];
       s *= scale;
@@ -236,8 +244,8 @@ void attend_general(const KernelCtx& ctx, const Graph& g, const Node& n) {
       const float m_new = std::max(m, s);
       const float correction = std::exp(m - m_new);
       const float p = std::exp(s - m_new);
-      if (vp == &k) std::copy(kv.begin(), kv.begin() + Dv, vv.begin());
-      else load_row(v.dtype, v.row(hk, j), vv.data(), Dv);
+      if (vp == &k) std::copy(kv, kv + Dv, vv);
+      else load_row(v.dtype, v.row(hk, j), vv, Dv);
       for (int64_t i = 0; i < Dv; ++i) acc[size_t(i)] = acc[size_t(i)] * correction + p * vv[size_t(i)];
       sum = sum * correction + p;
       m = m_new;

@@ -89,10 +89,10 @@ void kernel_convert(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const auto& from = dtype_info(a.dtype);
   int64_t r0, r1;
   split_rows(n.out.nrows(), ctx.ith, ctx.nth, r0, r1);
-  std::vector<float> tmp(size_t(a.ne[0]));
+  float* tmp = thread_scratch_as<float>(1, size_t(a.ne[0]));
   for (int64_t r = r0; r < r1; ++r) {
-    from.to_float(row_ptr(a, r), tmp.data(), a.ne[0]);
-    to.from_float(tmp.data(), row_ptr(n.out, r), a.ne[0]);
+    from.to_float(row_ptr(a, r), tmp, a.ne[0]);
+    to.from_float(tmp, row_ptr(n.out, r), a.ne[0]);
   }
 }
 

@@ -59,17 +59,8 @@ void matvec_band(const DotTraits& tr, const Operands& o, int64_t n0, int64_t n1)
   }
 }
 
-// Per-thread scratch for packed weights and prepared activations. It grows to the largest matmul
-// once and is reused, so the token loop does not allocate after the first pass.
-char* scratch(size_t bytes) {
-  thread_local std::unique_ptr<char[], void (*)(char*)> buf{nullptr, [](char*) {}};
-  thread_local size_t size = 0;
-  if (bytes > size) {
-    size = (bytes + 4095) / 4096 * 4096;
-    buf = {static_cast<char*>(std::aligned_alloc(64, size)), [](char* p) { std::free(p); }};
-  }
-  return buf.get();
-}
+// Packed weights and prepared activations live in this thread's matmul scratch (kernels.h).
+char* scratch(size_t bytes) { return static_cast<char*>(thread_scratch(kScratchMatmul, bytes)); }
 
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 

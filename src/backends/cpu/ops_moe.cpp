@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <vector>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"
@@ -50,7 +49,7 @@ void kernel_matmul_id(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const bool tr = n.params.i[0] != 0;
   const int64_t N = n.out.ne[0], S = n.out.ne[1], T = n.out.ne[2], K = x.ne[0];
   const auto& info = dtype_info(w.dtype);
-  std::vector<float> row(static_cast<size_t>(std::max(w.ne[0], w.ne[1])));
+  float* row = thread_scratch_as<float>(1, size_t(std::max(w.ne[0], w.ne[1])));
   int64_t r0, r1;
   split_rows(S * T, ctx.ith, ctx.nth, r0, r1);
   for (int64_t r = r0; r < r1; ++r) {
@@ -64,15 +63,15 @@ void kernel_matmul_id(const KernelCtx& ctx, const Graph& g, const Node& n) {
     const float* xr = reinterpret_cast<const float*>(x.row(x.ne[1] == 1 ? 0 : s, t));
     if (!tr) {
       for (int64_t j = 0; j < N; ++j) {
-        info.to_float(w.row(j, e), row.data(), K);
+        info.to_float(w.row(j, e), row, K);
         double acc = 0.0;
         for (int64_t i = 0; i < K; ++i) acc += double(row[size_t(i)]) * xr[i];
         y[j] = float(acc);
       }
     } else {  // expert stored [N, K]: row i of the expert holds column i of the product
-      std::vector<double> acc(size_t(N), 0.0);
+      double* acc = thread_scratch_filled(2, size_t(N), 0.0);
       for (int64_t i = 0; i < K; ++i) {
-        info.to_float(w.row(i, e), row.data(), N);
+        info.to_float(w.row(i, e), row, N);
         for (int64_t j = 0; j < N; ++j) acc[size_t(j)] += double(row[size_t(j)]) * xr[i];
       }
       for (int64_t j = 0; j < N; ++j) y[j] = float(acc[size_t(j)]);
@@ -84,18 +83,18 @@ void kernel_matmul_id(const KernelCtx& ctx, const Graph& g, const Node& n) {
 void kernel_top_k(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const Tensor& a = src(g, n, 0);
   const int64_t N = a.ne[0], k = n.out.ne[0];
-  std::vector<int32_t> idx(static_cast<size_t>(N));
+  int32_t* idx = thread_scratch_as<int32_t>(1, size_t(N));
   int64_t r0, r1;
   split_rows(a.ne[1], ctx.ith, ctx.nth, r0, r1);
   for (int64_t t = r0; t < r1; ++t) {
     const float* v = reinterpret_cast<const float*>(a.row(t));
     const int64_t avail = n.params.i[0] >= 0 ? std::min<int64_t>(N, n.params.i[0] + t + 1) : N;
-    std::iota(idx.begin(), idx.begin() + avail, 0);
+    std::iota(idx, idx + avail, 0);
     const int64_t take = std::min(k, avail);
-    std::partial_sort(idx.begin(), idx.begin() + take, idx.begin() + avail,
+    std::partial_sort(idx, idx + take, idx + avail,
                       [v](int32_t x, int32_t y) { return v[x] > v[y] || (v[x] == v[y] && x < y); });
     int32_t* out = reinterpret_cast<int32_t*>(n.out.row(t));
-    for (int64_t j = 0; j < k; ++j) out[j] = j < take ? idx[size_t(j)] : -1;
+    for (int64_t j = 0; j < k; ++j) out[j] = j < take ? idx[j] : -1;
   }
 }
 
@@ -147,7 +146,7 @@ void kernel_concat(const KernelCtx& ctx, const Graph& g, const Node& n) {
 void kernel_short_conv(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const Tensor &x = src(g, n, 0), &w = src(g, n, 1), &st = src(g, n, 2);
   const int64_t C = x.ne[0], T = x.ne[1], W = w.ne[0], P = W - 1;
-  std::vector<float> hist(static_cast<size_t>(P + T));
+  float* hist = thread_scratch_as<float>(1, size_t(P + T));
   int64_t c0, c1;
   split_rows(C, ctx.ith, ctx.nth, c0, c1);
   for (int64_t c = c0; c < c1; ++c) {
@@ -170,12 +169,14 @@ void kernel_delta_net(const KernelCtx& ctx, const Graph& g, const Node& n) {
   const Tensor &x = src(g, n, 0), &gates = src(g, n, 1), &st = src(g, n, 2);
   const int64_t Hk = n.params.i[0], Dk = n.params.i[1], Hv = n.params.i[2], Dv = n.params.i[3];
   const int64_t T = x.ne[1], group = Hv / Hk;
-  std::vector<float> q(static_cast<size_t>(Dk)), k(static_cast<size_t>(Dk)), kv(static_cast<size_t>(Dv));
-  auto l2norm = [](std::vector<float>& v, float extra) {
+  float* q = thread_scratch_as<float>(1, size_t(Dk));
+  float* k = thread_scratch_as<float>(2, size_t(Dk));
+  float* kv = thread_scratch_as<float>(3, size_t(Dv));
+  auto l2norm = [Dk](float* v, float extra) {
     double s = 0.0;
-    for (float e : v) s += double(e) * e;
+    for (int64_t i = 0; i < Dk; ++i) s += double(v[i]) * v[i];
     const float inv = float(1.0 / std::sqrt(s + 1e-6)) * extra;
-    for (float& e : v) e *= inv;
+    for (int64_t i = 0; i < Dk; ++i) v[i] *= inv;
   };
   int64_t h0, h1;
   split_rows(Hv, ctx.ith, ctx.nth, h0, h1);
@@ -184,8 +185,8 @@ void kernel_delta_net(const KernelCtx& ctx, const Graph& g, const Node& n) {
     float* S = reinterpret_cast<float*>(st.row(0, h));  // [Dk rows of Dv]... stored [Dk, Dv]: S[i + Dk·j]
     for (int64_t t = 0; t < T; ++t) {
       const float* xt = reinterpret_cast<const float*>(x.row(t));
-      std::copy(xt + hk * Dk, xt + (hk + 1) * Dk, q.begin());
-      std::copy(xt + Hk * Dk + hk * Dk, xt + Hk * Dk + (hk + 1) * Dk, k.begin());
+      std::copy(xt + hk * Dk, xt + (hk + 1) * Dk, q);
+      std::copy(xt + Hk * Dk + hk * Dk, xt + Hk * Dk + (hk + 1) * Dk, k);
       const float* v = xt + 2 * Hk * Dk + h * Dv;
       l2norm(q, 1.0f / std::sqrt(float(Dk)));
       l2norm(k, 1.0f);

@@ -63,7 +63,7 @@ void ThreadPool::advance(std::atomic<uint32_t>& word) {
   if (sleepers_.load(std::memory_order_seq_cst) > 0) word.notify_all();
 }
 
-void ThreadPool::run(const std::function<void(int, int)>& job) {
+void ThreadPool::run(JobRef job) {
   if (n_threads_ == 1) {
     job(0, 1);
     return;

@@ -6,11 +6,29 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace db::cpu {
+
+// A non-owning reference to a job callable as job(ith, nth). Unlike std::function it never copies
+// the callable (a lambda capturing more than two pointers would be copied to the heap), so running
+// a graph allocates nothing; the callable must outlive the run() it is passed to, as a temporary does.
+class JobRef {
+ public:
+  template <typename F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, JobRef> && std::is_invocable_v<F&, int, int>)
+  JobRef(F&& job)  // NOLINT(google-explicit-constructor): binds lambdas at the call site
+      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(job)))),
+        call_([](void* o, int ith, int nth) { (*static_cast<std::remove_reference_t<F>*>(o))(ith, nth); }) {}
+  void operator()(int ith, int nth) const { call_(object_, ith, nth); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, int, int);
+};
 
 class ThreadPool {
  public:
@@ -21,7 +39,7 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
   // Runs job(ith, nth) on every thread (the caller is thread 0) and returns when all are done.
-  void run(const std::function<void(int ith, int nth)>& job);
+  void run(JobRef job);
   // Called by every thread of the running job: returns when all threads have arrived.
   void barrier();
 
@@ -34,7 +52,7 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> threads_;
-  const std::function<void(int, int)>* job_ = nullptr;
+  const JobRef* job_ = nullptr;
   bool stop_ = false;
   alignas(64) std::atomic<uint32_t> job_generation_{0};
   alignas(64) std::atomic<int> pending_{0};          // workers still in the job
