@@ -56,19 +56,25 @@ for model in models:
             rows, rss = run(argv, os.path.join(out, f"{prog}-{name}-{r}.json"))
             for row in rows:
                 results.setdefault((name, prog, test_name(row)), []).append(row["avg_ts"])
-            results.setdefault((name, prog), []).append(rss)
+                if prog == "drawbridge" and row.get("read_gbps", 0) > 0:  # tg: bandwidth measured in this run
+                    results.setdefault((name, "bandwidth"), []).append((row["read_gbps"], row["bytes_per_token"]))
+            # drawbridge reports its peak RSS before its bandwidth probe (whose buffer is not the model's)
+            results.setdefault((name, prog), []).append(rows[0]["peak_rss"] if prog == "drawbridge" else rss)
             print(f"# {name} round {r + 1} {prog}: {time.time() - t0:.0f} s", file=sys.stderr)
 
 print(f"\nthreads {threads}, {rounds} rounds x {reps} repetitions, medians of the per-round means; raw JSON in {out}\n")
-print("| model | test | drawbridge t/s | llama.cpp t/s | ratio |")
-print("|---|---|--:|--:|--:|")
+print("| model | test | drawbridge t/s | llama.cpp t/s | ratio | drawbridge BW % | llama.cpp BW % |")
+print("|---|---|--:|--:|--:|--:|--:|")
 for model in models:
     name = os.path.basename(model)
     tests = sorted({k[2] for k in results if len(k) == 3 and k[0] == name}, key=lambda t: (t[:2] != "pp", t))
     for t in tests:
         ours = statistics.median(results.get((name, "drawbridge", t), [float("nan")]))
         peer = statistics.median(results.get((name, "llama.cpp", t), [float("nan")]))
-        print(f"| {name} | {t} | {ours:.2f} | {peer:.2f} | {ours / peer:.2f} |")
+        # BW %: weight bytes read per token x t/s over the read bandwidth drawbridge measured in its runs
+        bw = results.get((name, "bandwidth"))
+        share = lambda tps: f"{100 * tps * bw[0][1] / 1e9 / statistics.median(b for b, _ in bw):.0f}" if bw and t.startswith("tg") else ""
+        print(f"| {name} | {t} | {ours:.2f} | {peer:.2f} | {ours / peer:.2f} | {share(ours)} | {share(peer)} |")
 print("\n| model | drawbridge peak RSS | llama.cpp peak RSS |")
 print("|---|--:|--:|")
 for model in models:
