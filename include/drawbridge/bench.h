@@ -43,7 +43,8 @@ struct BenchReport {
   int n_threads = 0;
   uint64_t peak_rss_bytes = 0;   // of this process, after the runs
   // Streaming read bandwidth of this machine measured right after the tests, same threads (real
-  // devices with a tg test): tg's yardstick. Its buffer is not counted in peak_rss_bytes.
+  // devices with a tg test; the best of 5 passes, 4 streams per thread): tg's yardstick. Its
+  // buffer is not counted in peak_rss_bytes.
   double read_gbps = 0;
   std::vector<BenchTest> tests;
   // Virtual devices: t/s come from the cost model's clock for the chip, not from the host's wall

@@ -337,12 +337,6 @@ void q4_packed_prepare(int64_t k, const void* x, size_t xs, int nc, void* dst) {
   }
 }
 
-inline __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  __builtin_memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
 template <int C>
 void q4_packed_tile(const GemmTile& t) {
   const auto* w = static_cast<const BlockQ4_0x8*>(t.w);

@@ -27,6 +27,13 @@ inline float hsum8(__m256 x) {
   return _mm_cvtss_f32(r);
 }
 
+// Four activation bytes broadcast to every 32-bit lane (one per row of a packed weight group).
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
 inline int32_t hsum_i32(__m256i a) {
   const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
   const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));

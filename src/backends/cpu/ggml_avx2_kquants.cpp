@@ -365,12 +365,6 @@ void q4_k_x8(const GemmTile& t) {
 // holds 4 bytes of each of the 8 rows, so maddubs against 4 activation bytes broadcast to every
 // row leaves each row's partial sums in its own lane. Per pair p of sub-blocks, lane r gets
 // isum_p = sc[2p]·Σ(sub-block 2p) + sc[2p+1]·Σ(sub-block 2p+1) and imin_p = m[2p]·s[2p] + m[2p+1]·s[2p+1].
-inline __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  __builtin_memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
 // Lane r = (v[r], v[r]) as two int16: a per-row multiplier for madd.
 inline __m256i row_pairs(const uint8_t* v8) {
   const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v8)));

@@ -9,12 +9,20 @@ namespace db::cpu {
 
 class ThreadPool;
 
-// Bytes per second for summing n_words 64-bit words, chunk_bytes at a time, each chunk split over
-// the pool's threads (one dispatch per chunk, as one op of a graph); the median of reps passes.
-double read_bandwidth(ThreadPool& pool, const uint64_t* words, size_t n_words, size_t chunk_bytes, int reps);
+struct ReadBandwidth {
+  double median;  // bytes per second, median pass
+  double best;    // fastest pass: what the memory can give when the other tenants let it
+};
 
-// The same over a fresh buffer of `bytes` (use several times the last-level cache), whole-buffer
-// chunks. Allocates and frees the buffer.
-double read_bandwidth(int n_threads, size_t bytes, int reps);
+// Reads n_words 64-bit words, chunk_bytes at a time, each chunk split over the pool's threads (one
+// dispatch per chunk, as one op of a graph); each thread reads its part as `streams` sequential
+// streams at once (1: one op streaming one buffer; 4: a matmul band reading several rows, which is
+// what gets near the DRAM limit). reps passes.
+ReadBandwidth read_bandwidth(ThreadPool& pool, const uint64_t* words, size_t n_words, size_t chunk_bytes, int streams,
+                             int reps);
+
+// Decode's yardstick: a fresh buffer of `bytes` (use several times the last-level cache) read in
+// one chunk as 4 streams per thread. Allocates and frees the buffer.
+ReadBandwidth read_bandwidth(int n_threads, size_t bytes, int reps);
 
 }  // namespace db::cpu
