@@ -10,8 +10,6 @@
 // result matches llama.cpp bit for bit; a tile kernel is used only where it keeps that order.
 // Weights packed at load (weight_pack.h) are read through their layout's tile kernel.
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/row_iter.h"

@@ -10,9 +10,9 @@
 namespace db::cpu {
 namespace {
 
-// Sums n words as `streams` sequential streams n / streams words apart.
-uint64_t sum_words(const uint64_t* p, size_t n, int streams) {
-  if (streams <= 1) {
+// Sums n words as one stream, or as four a quarter of the range apart.
+uint64_t sum_words(const uint64_t* p, size_t n, Streams streams) {
+  if (streams == Streams::One) {
     uint64_t a = 0, b = 0, c = 0, d = 0;
     size_t i = 0;
     for (; i + 4 <= n; i += 4) a += p[i], b += p[i + 1], c += p[i + 2], d += p[i + 3];
@@ -29,8 +29,8 @@ uint64_t sum_words(const uint64_t* p, size_t n, int streams) {
 
 }  // namespace
 
-ReadBandwidth read_bandwidth(ThreadPool& pool, const uint64_t* words, size_t n_words, size_t chunk_bytes, int streams,
-                             int reps) {
+ReadBandwidth read_bandwidth(ThreadPool& pool, const uint64_t* words, size_t n_words, size_t chunk_bytes,
+                             Streams streams, int reps) {
   const size_t per_chunk = std::max<size_t>(1, chunk_bytes / 8);
   std::vector<uint64_t> sink(size_t(pool.size()) * 8);  // one cache line per thread
   std::vector<double> seconds;
@@ -57,7 +57,7 @@ ReadBandwidth read_bandwidth(int n_threads, size_t bytes, int reps) {
   std::vector<uint64_t> buf(bytes / 8);
   for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;  // touch every page before timing
   ThreadPool pool(n_threads);
-  return read_bandwidth(pool, buf.data(), buf.size(), bytes, 4, reps);
+  return read_bandwidth(pool, buf.data(), buf.size(), bytes, Streams::Four, reps);
 }
 
 }  // namespace db::cpu

@@ -258,7 +258,7 @@ std::string calibrate_host(const CalibrationOptions& o) {
   for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
   std::vector<std::pair<double, double>> rates;
   for (size_t chunk : plan.chunks) {
-    rates.emplace_back(double(chunk), cpu::read_bandwidth(pool, buf.data(), buf.size(), chunk, 1, plan.reps).median);
+    rates.emplace_back(double(chunk), cpu::read_bandwidth(pool, buf.data(), buf.size(), chunk, cpu::Streams::One, plan.reps).median);
     say(fmt::format("read bandwidth, {} KiB transfers: {:.2f} GB/s", chunk >> 10, rates.back().second / 1e9));
   }
   buf = {};
