@@ -408,22 +408,31 @@ double seconds_to_encode(const Tokenizer& tok, const std::string& text) {
 
 // Encoding must stay linear in the input (no quadratic merge loop, no backtracking blow-up on a
 // giant word or on text without spaces). Speed itself is a benchmark's business, not a unit
-// test's: these compare CPU time at two sizes on the same machine, which holds under sanitizers
-// and emulators alike. Linear work gives a ratio near 4; quadratic work gives 16.
-constexpr double kMaxGrowth = 8.0;
+// test's: these compare CPU time at two sizes, an eighth of the text and all of it, on the same
+// machine, which holds under sanitizers and emulators alike. Linear work gives a ratio near 8,
+// quadratic work 64. The bound leaves room for what CPU time still feels on a shared host (cache
+// misses once the input outgrows L2, a sibling thread's load): an earlier 4x-size test with a
+// bound of 2x linear failed once in CI at 8.08 on work that is O(n log n).
+constexpr int kSizeRatio = 8;
+constexpr double kMaxGrowth = 3.0 * kSizeRatio;
 
-// CPU seconds to encode the first quarter of `text` and all of it.
-std::pair<double, double> quarter_and_whole(const Tokenizer& tok, const std::string& text) {
-  size_t n = text.size() / 4;
-  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // a UTF-8 boundary
-  const double quarter = seconds_to_encode(tok, text.substr(0, n));
-  return {std::max(quarter, 1e-3), seconds_to_encode(tok, text)};
+// Least CPU seconds over `tries` encodings: noise only ever adds time.
+double least_seconds_to_encode(const Tokenizer& tok, const std::string& text, int tries) {
+  double best = seconds_to_encode(tok, text);
+  for (int i = 1; i < tries; ++i) best = std::min(best, seconds_to_encode(tok, text));
+  return best;
 }
 
 void expect_linear(const Tokenizer& tok, const std::string& text, const std::string& what) {
-  const auto [quarter, whole] = quarter_and_whole(tok, text);
-  std::cout << what << ": 256 KiB " << quarter << " s, 1 MiB " << whole << " s\n";
-  EXPECT_LT(whole, kMaxGrowth * quarter) << what << " grows faster than linearly";
+  size_t n = text.size() / kSizeRatio;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // a UTF-8 boundary
+  const double part = std::max(least_seconds_to_encode(tok, text.substr(0, n), 3), 1e-3);
+  // The whole text once; again only if it looks slow, so a passing run costs one encoding.
+  double whole = seconds_to_encode(tok, text);
+  if (whole >= kMaxGrowth * part) whole = std::min(whole, least_seconds_to_encode(tok, text, 2));
+  std::cout << what << ": " << n / 1024 << " KiB " << part << " s, " << text.size() / 1024 << " KiB " << whole
+            << " s (x" << whole / part << ")\n";
+  EXPECT_LT(whole, kMaxGrowth * part) << what << " grows faster than linearly";
 }
 
 TEST(TokenizerScaling, MegabyteSpm) {
