@@ -307,15 +307,32 @@ TEST(GgmlOrder, PolynomialExpIsAccurate) {
   EXPECT_EQ(cpu::ggml_v_silu(0.0f), 0.0f);
 }
 
-// Which weights the CPU packs at load: q4_0 with N % 8 == 0 (ggml's repacked shapes) on x86
-// kernels; others are read as stored.
+// On AVX-512 VNNI the q8_0/q4_0 tiles are the wide ones (4 weight rows, two per register).
+TEST(GgmlOrder, Avx512TilesAreChosenWhereTheCpuHasThem) {
+  if (std::string(cpu::cpu_isa_name()) != "avx512" || !cpu::cpu_features().avx512_vnni)
+    GTEST_SKIP() << "the " << cpu::cpu_isa_name() << " kernels are active (no AVX-512 VNNI here, or DRAWBRIDGE_CPU_ISA caps it)";
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const cpu::GemmKernel k = cpu::gemm_kernel(t, 256, 60, 5);  // N % 8 != 0: not repacked
+    EXPECT_EQ(k.tile, cpu::gemm_kernel_ggml_avx512_quant(t).tile) << dtype_name(t);
+    EXPECT_EQ(k.rows, 4) << dtype_name(t);
+  }
+}
+
+// Which weights the CPU packs at load: q4_0 and q4_K with N % 8 == 0 (ggml's repacked shapes) on
+// x86 kernels; others are read as stored.
 TEST(WeightPack, PacksTheShapesGgmlRepacks) {
   const std::string isa = cpu::cpu_isa_name();
   if (isa != "avx2" && isa != "avx512") GTEST_SKIP() << "no packed layouts for the " << isa << " kernels";
+  // 16-row groups where the AVX-512 VNNI tile reads them (N % 16 == 0), else ggml's 8.
+  const bool x16 = isa == "avx512" && cpu::cpu_features().avx512_vnni;
   const cpu::WeightLayout* q4 = cpu::packed_layout(DType::Q4_0, 256, 64);
   ASSERT_NE(q4, nullptr);
-  EXPECT_EQ(q4->rows, 8);
-  EXPECT_EQ(q4->group_bytes(256), 8 * row_bytes(DType::Q4_0, 256));  // same bytes, rearranged
+  EXPECT_EQ(q4->rows, x16 ? 16 : 8);
+  EXPECT_STREQ(q4->name, x16 ? "q4_0x16" : "q4_0x8");
+  EXPECT_EQ(q4->group_bytes(256), size_t(q4->rows) * row_bytes(DType::Q4_0, 256));  // same bytes, rearranged
+  const cpu::WeightLayout* q4_8 = cpu::packed_layout(DType::Q4_0, 256, 72);
+  ASSERT_NE(q4_8, nullptr);
+  EXPECT_EQ(q4_8->rows, 8);
   EXPECT_EQ(cpu::packed_layout(DType::Q4_0, 256, 60), nullptr);
   const cpu::WeightLayout* q4k = cpu::packed_layout(DType::Q4_K, 512, 16);
   ASSERT_NE(q4k, nullptr);

@@ -1,8 +1,8 @@
 // Runtime kernel dispatch: detect the CPU once, then hand out the best kernel table it can run.
-// Order of preference: AVX-512 (opt-in, see cpu_isa_name), AVX2+FMA+F16C, portable reference.
+// Order of preference: AVX-512, AVX2+FMA+F16C, portable reference (DRAWBRIDGE_CPU_ISA caps it).
 // f32/f16/q8_0/q4_0 weights always get kernels in ggml's summation order (vec_dot.h): the AVX2
-// ones of ggml_avx2.cpp (also on AVX-512 machines), or the portable reference; likewise the row
-// kernels of SiLU and attention (row_kernels.h).
+// ones of ggml_avx2.cpp, on AVX-512 VNNI machines the wider tiles of ggml_avx512.cpp that give the
+// same bits, or the portable reference; likewise the row kernels of SiLU and attention.
 #include <cstdlib>
 #include <cstring>
 
@@ -45,14 +45,14 @@ namespace {
 
 enum class Isa { Ref, Neon, Avx2, Avx512 };  // Neon < Avx2: x86 tests (isa >= Avx2) exclude it
 
-// The AVX-512 kernels are compiled but have not run on hardware in CI (which has AVX2 only), so
-// they are used only when DRAWBRIDGE_CPU_ISA=avx512 asks for them; "avx2" and "ref" cap the choice.
+// The best family the CPU runs; DRAWBRIDGE_CPU_ISA=avx2 or =ref caps the choice (tests run the
+// AVX2 kernels on AVX-512 machines that way, and users can compare).
 Isa pick_isa() {
   const CpuFeatures& f = cpu_features();
   const char* env = std::getenv("DRAWBRIDGE_CPU_ISA");
-  const bool want512 = env && std::strcmp(env, "avx512") == 0;
+  const bool cap_avx2 = env && std::strcmp(env, "avx2") == 0;
   if (env && std::strcmp(env, "ref") == 0) return Isa::Ref;
-  if (want512 && f.avx512) return Isa::Avx512;
+  if (!cap_avx2 && f.avx512) return Isa::Avx512;
   if (f.neon_dotprod) return Isa::Neon;
   return f.avx2 ? Isa::Avx2 : Isa::Ref;
 }
@@ -138,6 +138,8 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     const bool quant = weight == DType::Q8_0 || weight == DType::Q4_0;
     const bool tiles_ok = m >= 2 && (want == t.vec_dot_gemm || (quant && want == t.vec_dot));
     if (!tiles_ok || active_isa() < Isa::Avx2) return {};
+    if (quant && active_isa() == Isa::Avx512 && cpu_features().avx512_vnni)
+      if (GemmKernel k = gemm_kernel_ggml_avx512_quant(weight); k.tile) return k;
     return gemm_kernel_avx2_ggml_order(weight, m);
   }
   const Isa isa = active_isa();

@@ -109,6 +109,17 @@ struct BlockQ4_0x8 {
 static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
 // The same order as gemm_kernel_ggml_avx2_q4_x8, reading groups of BlockQ4_0x8 (GemmTile::w).
 GemmKernel gemm_kernel_ggml_avx2_q4_0x8_packed();
+// 16 q4_0 rows packed at load for AVX-512: as BlockQ4_0x8, with 16 rows per 64-byte vector.
+struct BlockQ4_0x16 {
+  uint16_t d[16];   // f16 scale of row r
+  uint8_t qs[256];  // bytes 4g..4g+3 of row r's qs at qs[64 g + 4 r], g = 0..3
+};
+static_assert(sizeof(BlockQ4_0x16) == 16 * 18);
+// AVX-512 VNNI tiles in ggml's orders (ggml_avx512.cpp; empty kernels where not compiled): the
+// repacked q4_0 order on BlockQ4_0x16 groups, and the per-output 8-lane order of q8_0/q4_0
+// weights as stored (the tiles of gemm_kernel_avx2_ggml_order for those types).
+GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed();
+GemmKernel gemm_kernel_ggml_avx512_quant(DType weight);
 // 8 q4_K weight rows packed at load: super-block b of the group holds the 8 rows' scales as
 // floats' f16 halves, their 6-bit sub-block scales and mins unpacked to bytes, and the nibbles
 // interleaved like BlockQ4_0x8 (per pair p of sub-blocks, 4 bytes of each row per vector).

@@ -15,18 +15,22 @@
 namespace db::cpu {
 namespace {
 
-size_t q4_0x8_group_bytes(int64_t k) { return size_t(k / QK4_0) * sizeof(BlockQ4_0x8); }
-
-// Block b of rows r = 0..7 → BlockQ4_0x8 b: the scales, then bytes 4g..4g+3 of row r at 32g + 4r.
-void pack_q4_0x8(int64_t k, const void* w, size_t ws, void* dst) {
-  auto* out = static_cast<BlockQ4_0x8*>(dst);
+// Block b of rows r = 0..R-1 → packed block b: the scales, then bytes 4g..4g+3 of row r at
+// 4R·g + 4r (BlockQ4_0x8 for R = 8, BlockQ4_0x16 for R = 16).
+template <class Packed, int R>
+void pack_q4_0_rows(int64_t k, const void* w, size_t ws, void* dst) {
+  static_assert(sizeof(Packed) == R * sizeof(BlockQ4_0));
+  auto* out = static_cast<Packed*>(dst);
   for (int64_t b = 0; b < k / QK4_0; ++b)
-    for (int r = 0; r < 8; ++r) {
+    for (int r = 0; r < R; ++r) {
       const auto& in = reinterpret_cast<const BlockQ4_0*>(static_cast<const char*>(w) + size_t(r) * ws)[b];
       out[b].d[r] = in.d;
-      for (int g = 0; g < 4; ++g) std::memcpy(out[b].qs + 32 * g + 4 * r, in.qs + 4 * g, 4);
+      for (int g = 0; g < 4; ++g) std::memcpy(out[b].qs + 4 * R * g + 4 * r, in.qs + 4 * g, 4);
     }
 }
+
+template <class Packed>
+size_t q4_0_group_bytes(int64_t k) { return size_t(k / QK4_0) * sizeof(Packed); }
 
 size_t q4_kx8_group_bytes(int64_t k) { return size_t(k / QK_K) * sizeof(BlockQ4_Kx8); }
 
@@ -47,6 +51,8 @@ bool x86_kernels_active() {
   const std::string_view isa = cpu_isa_name();
   return isa == "avx2" || isa == "avx512";
 }
+
+bool avx512_vnni_kernels_active() { return std::string_view(cpu_isa_name()) == "avx512" && cpu_features().avx512_vnni; }
 
 // DRAWBRIDGE_NO_REPACK=1 reads every weight as stored (llama.cpp's --no-repack), for comparisons.
 bool repack_disabled() {
@@ -72,13 +78,19 @@ void release_pages(const void* p, size_t n) {
 }  // namespace
 
 const WeightLayout* packed_layout(DType weight, int64_t k, int64_t n) {
-  static const WeightLayout q4_0x8{"q4_0x8", 8, q4_0x8_group_bytes, pack_q4_0x8,
+  static const WeightLayout q4_0x8{"q4_0x8", 8, q4_0_group_bytes<BlockQ4_0x8>, pack_q4_0_rows<BlockQ4_0x8, 8>,
                                    gemm_kernel_ggml_avx2_q4_0x8_packed()};
+  static const WeightLayout q4_0x16{"q4_0x16", 16, q4_0_group_bytes<BlockQ4_0x16>, pack_q4_0_rows<BlockQ4_0x16, 16>,
+                                    gemm_kernel_ggml_avx512_q4_0x16_packed()};
   static const WeightLayout q4_kx8{"q4_Kx8", 8, q4_kx8_group_bytes, pack_q4_kx8,
                                    gemm_kernel_ggml_avx2_q4_kx8_packed()};
-  // q4_0 and q4_K weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels.
+  // q4_0 and q4_K weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels;
+  // on AVX-512 VNNI, q4_0 weights with N % 16 == 0 in 16-row groups (the same order per output).
   if (n % 8 != 0 || !x86_kernels_active() || repack_disabled()) return nullptr;
-  if (weight == DType::Q4_0 && k % QK4_0 == 0 && q4_0x8.kernel.tile) return &q4_0x8;
+  if (weight == DType::Q4_0 && k % QK4_0 == 0) {
+    if (n % 16 == 0 && avx512_vnni_kernels_active() && q4_0x16.kernel.tile) return &q4_0x16;
+    if (q4_0x8.kernel.tile) return &q4_0x8;
+  }
   if (weight == DType::Q4_K && k % QK_K == 0 && q4_kx8.kernel.tile) return &q4_kx8;
   return nullptr;
 }

@@ -1,0 +1,174 @@
+// AVX-512 (F/BW/DQ/VL + VNNI) GEMM tiles that keep ggml's summation order (vec_dot.h): each output
+// lane sees exactly the operations the AVX2 tile gives it, so results are the same bits; the wider
+// registers carry two 8-lane halves (two weight rows, or 16 rows of a packed group) at once, and
+// vpdpbusd forms the 4-byte integer sums in one instruction where AVX2 needs vpmaddubsw + vpmaddwd
+// (integer sums are exact, so the instruction that forms them does not change a bit).
+// Only this file is compiled with the AVX-512 flags; dispatch.cpp enters it after checking the CPU.
+// Internal linkage throughout, no standard-library templates.
+#include "backends/cpu/simd.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
+    defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
+#include "backends/cpu/ggml_avx2_common.h"
+
+namespace db::cpu {
+namespace {
+
+inline __m512i bcast4_512(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// ---- q4_0 on weights packed 16 rows at a time (BlockQ4_0x16) ----------------------------------
+// ggml sums each output of repacked q4_0 as one float, block after block:
+// acc = fma(float(block integer sum), d_w · d_x, acc) (dot_q4_0_x8). Here one 512-bit lane per
+// weight row: vector g of a packed block holds 4 bytes of each of 16 rows, vpdpbusd against 4
+// broadcast activation bytes adds 4 products to every row's sum, and one FMA advances 16 outputs.
+// Nibbles are used unsigned (0..15) against signed activations; the sum starts at -8·Σx (prepared
+// per activation block), which makes it Σ(q - 8)·x exactly.
+constexpr int kX16Rows = 16, kX16Cols = 4;
+
+size_t q4_x16_prepared_bytes(int64_t k) { return size_t(k / QK8_0) * kX16Cols * sizeof(int32_t); }
+
+void q4_x16_prepare(int64_t k, const void* x, size_t xs, int nc, void* dst) {
+  auto* sums = static_cast<int32_t*>(dst);  // [block][column]: -8·Σx
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  for (int c = 0; c < nc; ++c) {
+    auto* xb = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(x) + size_t(c) * xs);
+    for (int64_t b = 0; b < k / QK8_0; ++b) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+      sums[b * kX16Cols + c] = -8 * hsum_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones8, xq));
+    }
+  }
+}
+
+template <int C>
+void q4_x16_tile(const GemmTile& t) {
+  const auto* w = static_cast<const BlockQ4_0x16*>(t.w);
+  const auto* sums = static_cast<const int32_t*>(t.aux);
+  const BlockQ8_0* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK4_0; ++b) {
+    __m512i lo[4], hi[4];
+    for (int g = 0; g < 4; ++g) {
+      const __m512i v = _mm512_loadu_si512(w[b].qs + 64 * g);
+      lo[g] = _mm512_and_si512(v, low4);
+      hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].d)));
+    for (int c = 0; c < C; ++c) {
+      const int8_t* xq = x[c][b].qs;
+      __m512i s = _mm512_set1_epi32(sums[b * kX16Cols + c]);
+      for (int g = 0; g < 4; ++g) {
+        s = _mm512_dpbusd_epi32(s, lo[g], bcast4_512(xq + 4 * g));
+        s = _mm512_dpbusd_epi32(s, hi[g], bcast4_512(xq + 16 + 4 * g));
+      }
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(h2f(x[c][b].d))), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(t.y + size_t(c) * t.ys, acc[c]);  // packed groups are whole
+}
+
+void q4_x16(const GemmTile& t) {
+  switch (t.nc) {
+    case 1: return q4_x16_tile<1>(t);
+    case 2: return q4_x16_tile<2>(t);
+    case 3: return q4_x16_tile<3>(t);
+    default: return q4_x16_tile<4>(t);
+  }
+}
+
+// ---- q8_0 and q4_0 weights as stored, several activation rows -----------------------------------
+// ggml_vec_dot_q8_0_q8_0 (and _q4_0_q8_0) per output: 8 int32 lanes of 4-product sums, scaled by
+// d_w · d_x and FMA-accumulated block after block, then hsum_float_8. A 512-bit register holds two
+// weight rows' 8 lanes (low half row r, high half row r + 1) against the activation block broadcast
+// to both halves; |x| · sign(w, x) is formed as in ggml, the sum by vpdpbusd.
+constexpr int kQRows = 4, kQCols = 4;
+
+struct Q8Weights {
+  using Block = BlockQ8_0;
+  static __m256i bytes(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+};
+struct Q4Weights {
+  using Block = BlockQ4_0;
+  static __m256i bytes(const Block& b) {  // 32 nibbles minus 8: low nibbles first, as ggml's bytes_from_nibbles_32
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+  }
+};
+
+template <class Wt, int C>
+void quant_tile(const GemmTile& t) {
+  using WB = typename Wt::Block;
+  constexpr int P = kQRows / 2;  // row pairs
+  const WB* w[kQRows];
+  for (int r = 0; r < kQRows; ++r)  // rows past nr repeat the last one; their sums are not stored
+    w[r] = reinterpret_cast<const WB*>(static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws);
+  const BlockQ8_0* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  __m512 acc[P][C];
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK8_0; ++b) {
+    __m512i wq[P];
+    __m512 dw[P];
+    for (int p = 0; p < P; ++p) {
+      wq[p] = _mm512_inserti64x4(_mm512_castsi256_si512(Wt::bytes(w[2 * p][b])), Wt::bytes(w[2 * p + 1][b]), 1);
+      dw[p] = _mm512_insertf32x8(_mm512_set1_ps(h2f(w[2 * p][b].d)), _mm256_set1_ps(h2f(w[2 * p + 1][b].d)), 1);
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m512i xq = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c][b].qs)));
+      const __m512i xa = _mm512_abs_epi8(xq);
+      const __mmask64 neg = _mm512_movepi8_mask(xq);
+      const __m512 dx = _mm512_set1_ps(h2f(x[c][b].d));
+      for (int p = 0; p < P; ++p) {
+        const __m512i ws = _mm512_mask_sub_epi8(wq[p], neg, _mm512_setzero_si512(), wq[p]);  // sign(w, x)
+        const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xa, ws));
+        acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[p], dx), s, acc[p][c]);
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) {
+      float* y = t.y + size_t(c) * t.ys + 2 * p;
+      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
+      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
+    }
+}
+
+template <class Wt>
+void quant_tiles(const GemmTile& t) {
+  switch (t.nc) {
+    case 1: return quant_tile<Wt, 1>(t);
+    case 2: return quant_tile<Wt, 2>(t);
+    case 3: return quant_tile<Wt, 3>(t);
+    default: return quant_tile<Wt, 4>(t);
+  }
+}
+
+}  // namespace
+
+GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed() {
+  return GemmKernel{q4_x16, kX16Rows, kX16Cols, nullptr, nullptr, q4_x16_prepared_bytes, q4_x16_prepare};
+}
+
+GemmKernel gemm_kernel_ggml_avx512_quant(DType weight) {
+  switch (weight) {
+    case DType::Q8_0: return GemmKernel{quant_tiles<Q8Weights>, kQRows, kQCols};
+    case DType::Q4_0: return GemmKernel{quant_tiles<Q4Weights>, kQRows, kQCols};
+    default: return {};
+  }
+}
+
+}  // namespace db::cpu
+#else  // not an AVX-512 VNNI build of this file: no kernels
+namespace db::cpu {
+GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed() { return {}; }
+GemmKernel gemm_kernel_ggml_avx512_quant(DType) { return {}; }
+}  // namespace db::cpu
+#endif
