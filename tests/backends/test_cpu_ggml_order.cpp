@@ -307,14 +307,14 @@ TEST(GgmlOrder, PolynomialExpIsAccurate) {
   EXPECT_EQ(cpu::ggml_v_silu(0.0f), 0.0f);
 }
 
-// On AVX-512 VNNI the q8_0/q4_0 tiles are the wide ones (4 weight rows, two per register).
+// On AVX-512 VNNI the q8_0/q4_0 tiles are the wide ones (8 weight rows, two per register).
 TEST(GgmlOrder, Avx512TilesAreChosenWhereTheCpuHasThem) {
   if (std::string(cpu::cpu_isa_name()) != "avx512" || !cpu::cpu_features().avx512_vnni)
     GTEST_SKIP() << "the " << cpu::cpu_isa_name() << " kernels are active (no AVX-512 VNNI here, or DRAWBRIDGE_CPU_ISA caps it)";
   for (DType t : {DType::Q8_0, DType::Q4_0}) {
     const cpu::GemmKernel k = cpu::gemm_kernel(t, 256, 60, 5);  // N % 8 != 0: not repacked
-    EXPECT_EQ(k.tile, cpu::gemm_kernel_ggml_avx512_quant(t).tile) << dtype_name(t);
-    EXPECT_EQ(k.rows, 4) << dtype_name(t);
+    EXPECT_EQ(k.tile, cpu::gemm_kernel_ggml_avx512_gemm(t).tile) << dtype_name(t);
+    EXPECT_EQ(k.rows, 8) << dtype_name(t);
   }
 }
 

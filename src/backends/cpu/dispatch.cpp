@@ -119,6 +119,10 @@ const DotTraits* dot_traits(DType weight) {
   return dot_traits_ref(weight);
 }
 
+// The wide float tiles expand activations once per tile; below this batch the AVX2 dot-form
+// tiles (no expansion) are as fast.
+constexpr int64_t kWideFloatMinRows = 8;
+
 GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
   if (is_further_block_format(weight)) {
     // One dot product per output in ggml's order, except q4_K weights that ggml repacks
@@ -138,8 +142,8 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     const bool quant = weight == DType::Q8_0 || weight == DType::Q4_0;
     const bool tiles_ok = m >= 2 && (want == t.vec_dot_gemm || (quant && want == t.vec_dot));
     if (!tiles_ok || active_isa() < Isa::Avx2) return {};
-    if (quant && active_isa() == Isa::Avx512 && cpu_features().avx512_vnni)
-      if (GemmKernel k = gemm_kernel_ggml_avx512_quant(weight); k.tile) return k;
+    if (active_isa() == Isa::Avx512 && cpu_features().avx512_vnni && (quant || m >= kWideFloatMinRows))
+      if (GemmKernel k = gemm_kernel_ggml_avx512_gemm(weight); k.tile) return k;
     return gemm_kernel_avx2_ggml_order(weight, m);
   }
   const Isa isa = active_isa();

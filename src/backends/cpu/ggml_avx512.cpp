@@ -86,8 +86,10 @@ void q4_x16(const GemmTile& t) {
 // ggml_vec_dot_q8_0_q8_0 (and _q4_0_q8_0) per output: 8 int32 lanes of 4-product sums, scaled by
 // d_w · d_x and FMA-accumulated block after block, then hsum_float_8. A 512-bit register holds two
 // weight rows' 8 lanes (low half row r, high half row r + 1) against the activation block broadcast
-// to both halves; |x| · sign(w, x) is formed as in ggml, the sum by vpdpbusd.
-constexpr int kQRows = 4, kQCols = 4;
+// to both halves. vpdpbusd takes unsigned × signed bytes, so activations go in offset by 128 and
+// the sum starts at -128·Σw per lane (made once per weight block): Σ(x + 128)·w - 128·Σw = Σx·w,
+// the very integers ggml's vpmaddubsw/vpmaddwd pair forms.
+constexpr int kQRows = 8, kQCols = 4;
 
 struct Q8Weights {
   using Block = BlockQ8_0;
@@ -111,24 +113,24 @@ void quant_tile(const GemmTile& t) {
     w[r] = reinterpret_cast<const WB*>(static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws);
   const BlockQ8_0* x[C];
   for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  const __m512i offset = _mm512_set1_epi8(char(0x80));
   __m512 acc[P][C];
   for (int p = 0; p < P; ++p)
     for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < t.k / QK8_0; ++b) {
-    __m512i wq[P];
+    __m512i wq[P], wsum[P];
     __m512 dw[P];
     for (int p = 0; p < P; ++p) {
       wq[p] = _mm512_inserti64x4(_mm512_castsi256_si512(Wt::bytes(w[2 * p][b])), Wt::bytes(w[2 * p + 1][b]), 1);
+      wsum[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, wq[p]));
       dw[p] = _mm512_insertf32x8(_mm512_set1_ps(h2f(w[2 * p][b].d)), _mm256_set1_ps(h2f(w[2 * p + 1][b].d)), 1);
     }
     for (int c = 0; c < C; ++c) {
       const __m512i xq = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c][b].qs)));
-      const __m512i xa = _mm512_abs_epi8(xq);
-      const __mmask64 neg = _mm512_movepi8_mask(xq);
+      const __m512i xu = _mm512_xor_si512(xq, offset);  // x + 128 as unsigned bytes
       const __m512 dx = _mm512_set1_ps(h2f(x[c][b].d));
       for (int p = 0; p < P; ++p) {
-        const __m512i ws = _mm512_mask_sub_epi8(wq[p], neg, _mm512_setzero_si512(), wq[p]);  // sign(w, x)
-        const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xa, ws));
+        const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wsum[p], xu, wq[p]));
         acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[p], dx), s, acc[p][c]);
       }
     }
@@ -151,14 +153,92 @@ void quant_tiles(const GemmTile& t) {
   }
 }
 
+// ---- f32/f16 weights, several activation rows (tinyBLAS's order) -----------------------------------
+// llamafile's tinyBLAS sums each output in one 8-lane FMA accumulator over k (K % 8 == 0), then
+// hsum_float_8. Here a register holds two weight rows' 8 lanes against the same 8 activations in
+// both halves: 6 weight rows × 8 activation rows in 24 accumulators. Activations (f16, the dot
+// type of f16 weights, or f32) are expanded to f32 once per tile by prepare(), exactly.
+constexpr int kFRows = 6, kFCols = 8;
+
+struct F32Weights {
+  static __m512 pair(const void* a, const void* b, int64_t i) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(static_cast<const float*>(a) + i)),
+                              _mm256_loadu_ps(static_cast<const float*>(b) + i), 1);
+  }
+};
+struct F16Weights {
+  static __m512 pair(const void* a, const void* b, int64_t i) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(a) + i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(b) + i));
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+  }
+};
+
+size_t float_prepared_bytes(int64_t k) { return size_t(kFCols) * size_t(k) * sizeof(float); }
+
+template <bool kF16Activations>
+void float_prepare(int64_t k, const void* x, size_t xs, int nc, void* dst) {
+  for (int c = 0; c < nc; ++c) {
+    float* out = static_cast<float*>(dst) + size_t(c) * size_t(k);
+    const char* row = static_cast<const char*>(x) + size_t(c) * xs;
+    if constexpr (!kF16Activations) {
+      __builtin_memcpy(out, row, size_t(k) * sizeof(float));
+    } else {
+      auto* h = reinterpret_cast<const uint16_t*>(row);
+      int64_t i = 0;
+      for (; i + 16 <= k; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
+      for (; i < k; ++i) out[i] = h2f(h[i]);
+    }
+  }
+}
+
+template <class Wt, int C>
+void float_tile(const GemmTile& t) {
+  constexpr int P = kFRows / 2;
+  const char* w[kFRows];
+  for (int r = 0; r < kFRows; ++r)  // rows past nr repeat the last one; their sums are not stored
+    w[r] = static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws;
+  const float* x[C];
+  for (int c = 0; c < C; ++c) x[c] = static_cast<const float*>(t.aux) + size_t(c) * size_t(t.k);
+  __m512 acc[P][C];
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < t.k; i += 8) {  // K % 8 == 0 (tinyBLAS's condition)
+    __m512 wv[P];
+    for (int p = 0; p < P; ++p) wv[p] = Wt::pair(w[2 * p], w[2 * p + 1], i);
+    for (int c = 0; c < C; ++c) {
+      const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[c] + i));
+      for (int p = 0; p < P; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) {
+      float* y = t.y + size_t(c) * t.ys + 2 * p;
+      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
+      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
+    }
+}
+
+template <class Wt, int C = kFCols>
+void float_tiles(const GemmTile& t) {
+  if constexpr (C > 1)
+    if (t.nc < C) return float_tiles<Wt, C - 1>(t);
+  float_tile<Wt, C>(t);
+}
+
 }  // namespace
 
 GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed() {
   return GemmKernel{q4_x16, kX16Rows, kX16Cols, nullptr, nullptr, q4_x16_prepared_bytes, q4_x16_prepare};
 }
 
-GemmKernel gemm_kernel_ggml_avx512_quant(DType weight) {
+GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight) {
   switch (weight) {
+    case DType::F32:
+      return GemmKernel{float_tiles<F32Weights>, kFRows, kFCols, nullptr, nullptr, float_prepared_bytes, float_prepare<false>};
+    case DType::F16:
+      return GemmKernel{float_tiles<F16Weights>, kFRows, kFCols, nullptr, nullptr, float_prepared_bytes, float_prepare<true>};
     case DType::Q8_0: return GemmKernel{quant_tiles<Q8Weights>, kQRows, kQCols};
     case DType::Q4_0: return GemmKernel{quant_tiles<Q4Weights>, kQRows, kQCols};
     default: return {};
@@ -169,6 +249,6 @@ GemmKernel gemm_kernel_ggml_avx512_quant(DType weight) {
 #else  // not an AVX-512 VNNI build of this file: no kernels
 namespace db::cpu {
 GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed() { return {}; }
-GemmKernel gemm_kernel_ggml_avx512_quant(DType) { return {}; }
+GemmKernel gemm_kernel_ggml_avx512_gemm(DType) { return {}; }
 }  // namespace db::cpu
 #endif

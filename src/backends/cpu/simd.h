@@ -116,10 +116,10 @@ struct BlockQ4_0x16 {
 };
 static_assert(sizeof(BlockQ4_0x16) == 16 * 18);
 // AVX-512 VNNI tiles in ggml's orders (ggml_avx512.cpp; empty kernels where not compiled): the
-// repacked q4_0 order on BlockQ4_0x16 groups, and the per-output 8-lane order of q8_0/q4_0
-// weights as stored (the tiles of gemm_kernel_avx2_ggml_order for those types).
+// repacked q4_0 order on BlockQ4_0x16 groups, and for f32/f16/q8_0/q4_0 weights as stored the
+// per-output 8-lane orders of gemm_kernel_avx2_ggml_order's tiles (tinyBLAS's for floats, K % 8 == 0).
 GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed();
-GemmKernel gemm_kernel_ggml_avx512_quant(DType weight);
+GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight);
 // 8 q4_K weight rows packed at load: super-block b of the group holds the 8 rows' scales as
 // floats' f16 halves, their 6-bit sub-block scales and mins unpacked to bytes, and the nibbles
 // interleaved like BlockQ4_0x8 (per pair p of sub-blocks, 4 bytes of each row per vector).
