@@ -336,7 +336,12 @@ TEST(WeightPack, PacksTheShapesGgmlRepacks) {
   EXPECT_EQ(cpu::packed_layout(DType::Q4_0, 256, 60), nullptr);
   const cpu::WeightLayout* q4k = cpu::packed_layout(DType::Q4_K, 512, 16);
   ASSERT_NE(q4k, nullptr);
-  EXPECT_EQ(q4k->group_bytes(512), 8 * row_bytes(DType::Q4_K, 512) + 2 * 32);  // + unpacked scales, mins
+  EXPECT_STREQ(q4k->name, x16 ? "q4_Kx16" : "q4_Kx8");
+  // + unpacked scales and mins: 4 bytes per row per super-block
+  EXPECT_EQ(q4k->group_bytes(512), size_t(q4k->rows) * (row_bytes(DType::Q4_K, 512) + 2 * 4));
+  const cpu::WeightLayout* q4k_8 = cpu::packed_layout(DType::Q4_K, 512, 24);
+  ASSERT_NE(q4k_8, nullptr);
+  EXPECT_EQ(q4k_8->rows, 8);
   EXPECT_EQ(cpu::packed_layout(DType::Q8_0, 256, 64), nullptr);
   EXPECT_EQ(cpu::packed_layout(DType::F16, 256, 64), nullptr);
 }

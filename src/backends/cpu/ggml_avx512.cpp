@@ -10,6 +10,7 @@
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
     defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
 #include "backends/cpu/ggml_avx2_common.h"
+#include "core/quant_k.h"
 
 namespace db::cpu {
 namespace {
@@ -79,6 +80,85 @@ void q4_x16(const GemmTile& t) {
     case 2: return q4_x16_tile<2>(t);
     case 3: return q4_x16_tile<3>(t);
     default: return q4_x16_tile<4>(t);
+  }
+}
+
+// ---- q4_K on weights packed 16 rows at a time (BlockQ4_Kx16) ------------------------------------
+// q4_k_packed_tile of ggml_avx2_kquants.cpp at twice the rows per instruction: per pair p of
+// sub-blocks, lane r gets isum_p = sc[2p]·Σ(sub-block 2p) + sc[2p+1]·Σ(sub-block 2p+1) and
+// imin_p = m[2p]·s[2p] + m[2p+1]·s[2p+1], exact integers; then ggml's FMAs: one per pair (its
+// 4-row gemm, Gemm = true) or one per super-block (its gemv).
+inline __m512i row_pairs16(const uint8_t* v16) {  // lane r = (v[r], v[r]) as two int16
+  const __m512i s = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v16)));
+  return _mm512_or_si512(s, _mm512_slli_epi32(s, 16));
+}
+
+template <int C, bool Gemm>
+void q4_k_x16_tile(const GemmTile& t) {
+  const auto* w = static_cast<const BlockQ4_Kx16*>(t.w);
+  const BlockQ8_K* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[C], acc_min[C];
+  for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK_K; ++b) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].d)));
+    const __m512 dminw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].dmin)));
+    alignas(16) int32_t pairs[C][4];  // (s[2p], s[2p+1]) as two int16: the activation's sub-block sums
+    __m512i isum[C], imin[C];
+    for (int c = 0; c < C; ++c) {
+      const __m128i s16 = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[c][b].bsums)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[c][b].bsums + 8)));
+      _mm_store_si128(reinterpret_cast<__m128i*>(pairs[c]), s16);
+      isum[c] = imin[c] = _mm512_setzero_si512();
+    }
+    for (int p = 0; p < 4; ++p) {
+      __m512i slo[C], shi[C];  // int16: 8 groups of at most 2·15·127, below 32767
+      for (int c = 0; c < C; ++c) slo[c] = shi[c] = _mm512_setzero_si512();
+      for (int g = 0; g < 8; ++g) {
+        const __m512i v = _mm512_loadu_si512(w[b].qs[p][g]);
+        const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        for (int c = 0; c < C; ++c) {
+          const int8_t* xq = x[c][b].qs + 64 * p + 4 * g;
+          slo[c] = _mm512_add_epi16(slo[c], _mm512_maddubs_epi16(lo, bcast4_512(xq)));
+          shi[c] = _mm512_add_epi16(shi[c], _mm512_maddubs_epi16(hi, bcast4_512(xq + 32)));
+        }
+      }
+      const __m512i sc_lo = row_pairs16(w[b].scales[2 * p]), sc_hi = row_pairs16(w[b].scales[2 * p + 1]);
+      const __m512i mins = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].mins[p])));
+      for (int c = 0; c < C; ++c) {
+        const __m512i ip = _mm512_dpwssd_epi32(_mm512_madd_epi16(slo[c], sc_lo), shi[c], sc_hi);
+        const __m512i mp = _mm512_madd_epi16(mins, _mm512_set1_epi32(pairs[c][p]));
+        if constexpr (Gemm) {
+          const __m512 dy = _mm512_set1_ps(x[c][b].d);
+          acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ip), _mm512_mul_ps(dw, dy), acc[c]);
+          acc_min[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mp), _mm512_mul_ps(dminw, dy), acc_min[c]);
+        } else {
+          isum[c] = _mm512_add_epi32(isum[c], ip);
+          imin[c] = _mm512_add_epi32(imin[c], mp);
+        }
+      }
+    }
+    if constexpr (!Gemm)
+      for (int c = 0; c < C; ++c) {
+        const __m512 dy = _mm512_set1_ps(x[c][b].d);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dw, dy), acc[c]);
+        acc_min[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[c]), _mm512_mul_ps(dminw, dy), acc_min[c]);
+      }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(t.y + size_t(c) * t.ys, _mm512_sub_ps(acc[c], acc_min[c]));
+}
+
+constexpr int kKCols = 4;  // ggml's repacked q4_K gemm takes activation rows 4 at a time
+
+void q4_k_x16(const GemmTile& t) {
+  if (t.nc == kKCols) return q4_k_x16_tile<kKCols, true>(t);
+  for (int c = 0; c < t.nc; ++c) {  // the M % 4 last activation rows (or decode), one at a time
+    GemmTile one = t;
+    one.x = static_cast<const char*>(t.x) + size_t(c) * t.xs;
+    one.y = t.y + size_t(c) * t.ys;
+    one.nc = 1;
+    q4_k_x16_tile<1, false>(one);
   }
 }
 
@@ -233,6 +313,8 @@ GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed() {
   return GemmKernel{q4_x16, kX16Rows, kX16Cols, nullptr, nullptr, q4_x16_prepared_bytes, q4_x16_prepare};
 }
 
+GemmKernel gemm_kernel_ggml_avx512_q4_kx16_packed() { return GemmKernel{q4_k_x16, kX16Rows, kKCols}; }
+
 GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight) {
   switch (weight) {
     case DType::F32:
@@ -249,6 +331,7 @@ GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight) {
 #else  // not an AVX-512 VNNI build of this file: no kernels
 namespace db::cpu {
 GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed() { return {}; }
+GemmKernel gemm_kernel_ggml_avx512_q4_kx16_packed() { return {}; }
 GemmKernel gemm_kernel_ggml_avx512_gemm(DType) { return {}; }
 }  // namespace db::cpu
 #endif

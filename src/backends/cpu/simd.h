@@ -132,6 +132,16 @@ struct BlockQ4_Kx8 {
 static_assert(sizeof(BlockQ4_Kx8) == 8 * 144 + 32);
 // The same orders as gemm_kernel_ggml_avx2_q4_k_x8, reading groups of BlockQ4_Kx8.
 GemmKernel gemm_kernel_ggml_avx2_q4_kx8_packed();
+// 16 q4_K rows packed at load for AVX-512: as BlockQ4_Kx8, with 16 rows per 64-byte vector.
+struct BlockQ4_Kx16 {
+  uint16_t d[16], dmin[16];
+  uint8_t scales[8][16];
+  uint8_t mins[4][16][2];
+  uint8_t qs[4][8][64];  // [pair p][group g][row r · 4 + i] = byte 32p + 4g + i of row r's qs
+};
+static_assert(sizeof(BlockQ4_Kx16) == 16 * 144 + 64);
+// The same orders as gemm_kernel_ggml_avx2_q4_kx8_packed on BlockQ4_Kx16 groups (ggml_avx512.cpp).
+GemmKernel gemm_kernel_ggml_avx512_q4_kx16_packed();
 // The AVX2 tiles that keep ggml's order for f32/f16/q8_0/q4_0 (see gemm_kernel()).
 GemmKernel gemm_kernel_avx2_ggml_order(DType weight, int64_t m);
 const AttentionKernels& attention_kernels_avx2();

@@ -32,12 +32,17 @@ void pack_q4_0_rows(int64_t k, const void* w, size_t ws, void* dst) {
 template <class Packed>
 size_t q4_0_group_bytes(int64_t k) { return size_t(k / QK4_0) * sizeof(Packed); }
 
-size_t q4_kx8_group_bytes(int64_t k) { return size_t(k / QK_K) * sizeof(BlockQ4_Kx8); }
+template <class Packed>
+size_t q4_k_group_bytes(int64_t k) { return size_t(k / QK_K) * sizeof(Packed); }
 
-void pack_q4_kx8(int64_t k, const void* w, size_t ws, void* dst) {
-  auto* out = static_cast<BlockQ4_Kx8*>(dst);
+// Super-block b of rows r = 0..R-1 → packed block b: scales, unpacked sub-block scales and mins,
+// then per pair p of sub-blocks bytes 32p + 4g .. + 3 of row r at qs[p][g][4r].
+template <class Packed, int R>
+void pack_q4_k_rows(int64_t k, const void* w, size_t ws, void* dst) {
+  static_assert(sizeof(Packed::qs[0][0]) == 4 * R);
+  auto* out = static_cast<Packed*>(dst);
   for (int64_t b = 0; b < k / QK_K; ++b)
-    for (int r = 0; r < 8; ++r) {
+    for (int r = 0; r < R; ++r) {
       const auto& in = reinterpret_cast<const BlockQ4_K*>(static_cast<const char*>(w) + size_t(r) * ws)[b];
       out[b].d[r] = in.d;
       out[b].dmin[r] = in.dmin;
@@ -82,16 +87,21 @@ const WeightLayout* packed_layout(DType weight, int64_t k, int64_t n) {
                                    gemm_kernel_ggml_avx2_q4_0x8_packed()};
   static const WeightLayout q4_0x16{"q4_0x16", 16, q4_0_group_bytes<BlockQ4_0x16>, pack_q4_0_rows<BlockQ4_0x16, 16>,
                                     gemm_kernel_ggml_avx512_q4_0x16_packed()};
-  static const WeightLayout q4_kx8{"q4_Kx8", 8, q4_kx8_group_bytes, pack_q4_kx8,
+  static const WeightLayout q4_kx8{"q4_Kx8", 8, q4_k_group_bytes<BlockQ4_Kx8>, pack_q4_k_rows<BlockQ4_Kx8, 8>,
                                    gemm_kernel_ggml_avx2_q4_kx8_packed()};
+  static const WeightLayout q4_kx16{"q4_Kx16", 16, q4_k_group_bytes<BlockQ4_Kx16>, pack_q4_k_rows<BlockQ4_Kx16, 16>,
+                                    gemm_kernel_ggml_avx512_q4_kx16_packed()};
   // q4_0 and q4_K weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels;
-  // on AVX-512 VNNI, q4_0 weights with N % 16 == 0 in 16-row groups (the same order per output).
+  // on AVX-512 VNNI, those with N % 16 == 0 in 16-row groups (the same order per output).
   if (n % 8 != 0 || !x86_kernels_active() || repack_disabled()) return nullptr;
   if (weight == DType::Q4_0 && k % QK4_0 == 0) {
     if (n % 16 == 0 && avx512_vnni_kernels_active() && q4_0x16.kernel.tile) return &q4_0x16;
     if (q4_0x8.kernel.tile) return &q4_0x8;
   }
-  if (weight == DType::Q4_K && k % QK_K == 0 && q4_kx8.kernel.tile) return &q4_kx8;
+  if (weight == DType::Q4_K && k % QK_K == 0) {
+    if (n % 16 == 0 && avx512_vnni_kernels_active() && q4_kx16.kernel.tile) return &q4_kx16;
+    if (q4_kx8.kernel.tile) return &q4_kx8;
+  }
   return nullptr;
 }
 
