@@ -237,7 +237,8 @@ void quant_tiles(const GemmTile& t) {
 // llamafile's tinyBLAS sums each output in one 8-lane FMA accumulator over k (K % 8 == 0), then
 // hsum_float_8. Here a register holds two weight rows' 8 lanes against the same 8 activations in
 // both halves: 6 weight rows × 8 activation rows in 24 accumulators. Activations (f16, the dot
-// type of f16 weights, or f32) are expanded to f32 once per tile by prepare(), exactly.
+// type of f16 weights, or f32) are expanded to f32 once per tile by prepare(), and f16 weights
+// once per L2-sized chunk by pack(), both exactly (converting in the tile cost 15 % at pp512).
 constexpr int kFRows = 6, kFCols = 8;
 
 struct F32Weights {
@@ -246,14 +247,6 @@ struct F32Weights {
                               _mm256_loadu_ps(static_cast<const float*>(b) + i), 1);
   }
 };
-struct F16Weights {
-  static __m512 pair(const void* a, const void* b, int64_t i) {
-    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(a) + i));
-    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(b) + i));
-    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
-  }
-};
-
 size_t float_prepared_bytes(int64_t k) { return size_t(kFCols) * size_t(k) * sizeof(float); }
 
 template <bool kF16Activations>
@@ -300,6 +293,57 @@ void float_tile(const GemmTile& t) {
     }
 }
 
+// f16 weights expanded to f32 once per chunk (GemmKernel::pack), two rows interleaved per 8-step:
+// packed[i / 8][p] = row 2p's 8 values at i, then row 2p + 1's; the tile then only loads.
+size_t f16_pair_packed_bytes(int64_t k) { return size_t(k) * kFRows * sizeof(float); }
+
+void f16_pair_pack(int64_t k, const void* w, size_t ws, int nr, void* dst) {
+  auto* out = static_cast<float*>(dst);
+  for (int r = 0; r < kFRows; ++r) {
+    const auto* row = reinterpret_cast<const uint16_t*>(static_cast<const char*>(w) + size_t(r < nr ? r : nr - 1) * ws);
+    for (int64_t i = 0; i < k; i += 8)
+      _mm256_storeu_ps(out + (i / 8) * 8 * kFRows + 8 * r,
+                       _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i))));
+  }
+}
+
+struct PackedPairs {
+  static __m512 pair(const void* w, int p, int64_t i) {
+    return _mm512_loadu_ps(static_cast<const float*>(w) + (i / 8) * 8 * kFRows + 16 * p);
+  }
+};
+
+template <int C>
+void float_packed_tile(const GemmTile& t) {
+  constexpr int P = kFRows / 2;
+  const float* x[C];
+  for (int c = 0; c < C; ++c) x[c] = static_cast<const float*>(t.aux) + size_t(c) * size_t(t.k);
+  __m512 acc[P][C];
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < t.k; i += 8) {
+    __m512 wv[P];
+    for (int p = 0; p < P; ++p) wv[p] = PackedPairs::pair(t.w, p, i);
+    for (int c = 0; c < C; ++c) {
+      const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[c] + i));
+      for (int p = 0; p < P; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) {
+      float* y = t.y + size_t(c) * t.ys + 2 * p;
+      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
+      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
+    }
+}
+
+template <int C = kFCols>
+void float_packed_tiles(const GemmTile& t) {
+  if constexpr (C > 1)
+    if (t.nc < C) return float_packed_tiles<C - 1>(t);
+  float_packed_tile<C>(t);
+}
+
 template <class Wt, int C = kFCols>
 void float_tiles(const GemmTile& t) {
   if constexpr (C > 1)
@@ -320,7 +364,8 @@ GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight) {
     case DType::F32:
       return GemmKernel{float_tiles<F32Weights>, kFRows, kFCols, nullptr, nullptr, float_prepared_bytes, float_prepare<false>};
     case DType::F16:
-      return GemmKernel{float_tiles<F16Weights>, kFRows, kFCols, nullptr, nullptr, float_prepared_bytes, float_prepare<true>};
+      return GemmKernel{float_packed_tiles<>, kFRows, kFCols, f16_pair_packed_bytes, f16_pair_pack, float_prepared_bytes,
+                        float_prepare<true>};
     case DType::Q8_0: return GemmKernel{quant_tiles<Q8Weights>, kQRows, kQCols};
     case DType::Q4_0: return GemmKernel{quant_tiles<Q4Weights>, kQRows, kQCols};
     default: return {};
