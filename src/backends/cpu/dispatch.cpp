@@ -147,8 +147,10 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     return gemm_kernel_avx2_ggml_order(weight, m);
   }
   const Isa isa = active_isa();
+  if (isa == Isa::Avx512 && weight == DType::BF16 && m >= kWideFloatMinRows && k % 8 == 0)
+    if (GemmKernel g = gemm_kernel_ggml_avx512_gemm(weight); g.tile) return g;
   if (isa == Isa::Avx512)
-    if (GemmKernel k = gemm_kernel_avx512(weight, m); k.tile) return k;
+    if (GemmKernel g = gemm_kernel_avx512(weight, m); g.tile) return g;
   if (isa >= Isa::Avx2) return gemm_kernel_avx2(weight, m);
   return {};
 }

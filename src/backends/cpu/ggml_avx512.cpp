@@ -233,77 +233,48 @@ void quant_tiles(const GemmTile& t) {
   }
 }
 
-// ---- f32/f16 weights, several activation rows (tinyBLAS's order) -----------------------------------
+// ---- f32/f16/bf16 weights, several activation rows (tinyBLAS's order) ------------------------------
 // llamafile's tinyBLAS sums each output in one 8-lane FMA accumulator over k (K % 8 == 0), then
 // hsum_float_8. Here a register holds two weight rows' 8 lanes against the same 8 activations in
-// both halves: 6 weight rows × 8 activation rows in 24 accumulators. Activations (f16, the dot
-// type of f16 weights, or f32) are expanded to f32 once per tile by prepare(), and f16 weights
-// once per L2-sized chunk by pack(), both exactly (converting in the tile cost 15 % at pp512).
+// both halves: 6 weight rows × 8 activation rows in 24 accumulators. Activations (in the dot type:
+// f32, f16 or bf16) are expanded to f32 once per tile by prepare(), and weights once per L2-sized
+// chunk by pack(), both exactly (converting f16 in the tile cost 15 % at pp512). bf16 weights are
+// outside ggml's order contract and use the same tile: vdpbf16ps (two products per lane) was
+// slower here (72 against 77 t/s for the AVX2 tiles, 101 for this one).
 constexpr int kFRows = 6, kFCols = 8;
 
-struct F32Weights {
-  static __m512 pair(const void* a, const void* b, int64_t i) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(static_cast<const float*>(a) + i)),
-                              _mm256_loadu_ps(static_cast<const float*>(b) + i), 1);
-  }
-};
 size_t float_prepared_bytes(int64_t k) { return size_t(kFCols) * size_t(k) * sizeof(float); }
 
-template <bool kF16Activations>
-void float_prepare(int64_t k, const void* x, size_t xs, int nc, void* dst) {
+// Activations of the dot type (f32, f16 or bf16) to f32, exactly; k % 8 == 0.
+template <__m256 (*Expand)(const void*, int64_t)>
+void expand_prepare(int64_t k, const void* x, size_t xs, int nc, void* dst) {
   for (int c = 0; c < nc; ++c) {
     float* out = static_cast<float*>(dst) + size_t(c) * size_t(k);
-    const char* row = static_cast<const char*>(x) + size_t(c) * xs;
-    if constexpr (!kF16Activations) {
-      __builtin_memcpy(out, row, size_t(k) * sizeof(float));
-    } else {
-      auto* h = reinterpret_cast<const uint16_t*>(row);
-      int64_t i = 0;
-      for (; i + 16 <= k; i += 16)
-        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
-      for (; i < k; ++i) out[i] = h2f(h[i]);
-    }
+    const void* row = static_cast<const char*>(x) + size_t(c) * xs;
+    for (int64_t i = 0; i < k; i += 8) _mm256_storeu_ps(out + i, Expand(row, i));
   }
 }
 
-template <class Wt, int C>
-void float_tile(const GemmTile& t) {
-  constexpr int P = kFRows / 2;
-  const char* w[kFRows];
-  for (int r = 0; r < kFRows; ++r)  // rows past nr repeat the last one; their sums are not stored
-    w[r] = static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws;
-  const float* x[C];
-  for (int c = 0; c < C; ++c) x[c] = static_cast<const float*>(t.aux) + size_t(c) * size_t(t.k);
-  __m512 acc[P][C];
-  for (int p = 0; p < P; ++p)
-    for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < t.k; i += 8) {  // K % 8 == 0 (tinyBLAS's condition)
-    __m512 wv[P];
-    for (int p = 0; p < P; ++p) wv[p] = Wt::pair(w[2 * p], w[2 * p + 1], i);
-    for (int c = 0; c < C; ++c) {
-      const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[c] + i));
-      for (int p = 0; p < P; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
-    }
-  }
-  for (int p = 0; p < P; ++p)
-    for (int c = 0; c < C; ++c) {
-      float* y = t.y + size_t(c) * t.ys + 2 * p;
-      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
-      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
-    }
-}
-
-// f16 weights expanded to f32 once per chunk (GemmKernel::pack), two rows interleaved per 8-step:
+// Weights expanded to f32 once per chunk (GemmKernel::pack), two rows interleaved per 8-step:
 // packed[i / 8][p] = row 2p's 8 values at i, then row 2p + 1's; the tile then only loads.
-size_t f16_pair_packed_bytes(int64_t k) { return size_t(k) * kFRows * sizeof(float); }
+size_t pair_packed_bytes(int64_t k) { return size_t(k) * kFRows * sizeof(float); }
 
-void f16_pair_pack(int64_t k, const void* w, size_t ws, int nr, void* dst) {
+// Elements i..i+7 of a row of f32, f16 or bf16 as f32 (exact).
+inline __m256 f32x8(const void* row, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(row) + i); }
+inline __m256 f16x8(const void* row, int64_t i) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + i)));
+}
+inline __m256 bf16x8(const void* row, int64_t i) {  // bf16 is the top half of an f32
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + i));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <__m256 (*Expand)(const void*, int64_t)>
+void pair_pack(int64_t k, const void* w, size_t ws, int nr, void* dst) {
   auto* out = static_cast<float*>(dst);
   for (int r = 0; r < kFRows; ++r) {
-    const auto* row = reinterpret_cast<const uint16_t*>(static_cast<const char*>(w) + size_t(r < nr ? r : nr - 1) * ws);
-    for (int64_t i = 0; i < k; i += 8)
-      _mm256_storeu_ps(out + (i / 8) * 8 * kFRows + 8 * r,
-                       _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i))));
+    const void* row = static_cast<const char*>(w) + size_t(r < nr ? r : nr - 1) * ws;
+    for (int64_t i = 0; i < k; i += 8) _mm256_storeu_ps(out + (i / 8) * 8 * kFRows + 8 * r, Expand(row, i));
   }
 }
 
@@ -344,11 +315,11 @@ void float_packed_tiles(const GemmTile& t) {
   float_packed_tile<C>(t);
 }
 
-template <class Wt, int C = kFCols>
-void float_tiles(const GemmTile& t) {
-  if constexpr (C > 1)
-    if (t.nc < C) return float_tiles<Wt, C - 1>(t);
-  float_tile<Wt, C>(t);
+
+template <__m256 (*Expand)(const void*, int64_t)>
+GemmKernel float_kernel() {
+  return GemmKernel{float_packed_tiles<>, kFRows, kFCols, pair_packed_bytes, pair_pack<Expand>, float_prepared_bytes,
+                    expand_prepare<Expand>};
 }
 
 }  // namespace
@@ -361,11 +332,9 @@ GemmKernel gemm_kernel_ggml_avx512_q4_kx16_packed() { return GemmKernel{q4_k_x16
 
 GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight) {
   switch (weight) {
-    case DType::F32:
-      return GemmKernel{float_tiles<F32Weights>, kFRows, kFCols, nullptr, nullptr, float_prepared_bytes, float_prepare<false>};
-    case DType::F16:
-      return GemmKernel{float_packed_tiles<>, kFRows, kFCols, f16_pair_packed_bytes, f16_pair_pack, float_prepared_bytes,
-                        float_prepare<true>};
+    case DType::F32: return float_kernel<f32x8>();
+    case DType::F16: return float_kernel<f16x8>();
+    case DType::BF16: return float_kernel<bf16x8>();  // not in ggml's order contract; the same tile serves it
     case DType::Q8_0: return GemmKernel{quant_tiles<Q8Weights>, kQRows, kQCols};
     case DType::Q4_0: return GemmKernel{quant_tiles<Q4Weights>, kQRows, kQCols};
     default: return {};
