@@ -1,9 +1,8 @@
-// AVX-512 (F/BW/DQ/VL) dot products: the decode path at twice the AVX2 width. Compiled with its own
-// flags and entered only through dispatch.cpp, and only on request (DRAWBRIDGE_CPU_ISA=avx512):
-// CI has no AVX-512 hardware, so these have been compiled but not run there. Row converters and
-// GEMM tiles come from the AVX2 set (a CPU with AVX-512 has AVX2), which keeps the prefill path on
-// tested code; test_cpu_simd checks everything here against the reference on an AVX-512 machine.
-// As in simd_avx2.cpp: internal linkage only, no standard-library templates.
+// AVX-512 (F/BW/DQ/VL) dot products outside ggml's order contract: the bf16 decode path at twice
+// the AVX2 width. (The f32/f16/q8_0/q4_0 dots here are checked by test_cpu_simd but not dispatched:
+// those types keep ggml's order, through ggml_avx2.cpp and ggml_avx512.cpp.) Compiled with its own
+// flags and entered only through dispatch.cpp on a CPU that has AVX-512; row converters come from
+// the AVX2 set. As in simd_avx2.cpp: internal linkage only, no standard-library templates.
 #include "backends/cpu/simd.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
@@ -166,8 +165,7 @@ const DotTraits* dot_traits_avx512(DType weight) {
   }
 }
 
-// Prefill stays on the AVX2 tiles (see the note at the top).
-GemmKernel gemm_kernel_avx512(DType, int64_t) { return {}; }
+GemmKernel gemm_kernel_avx512(DType, int64_t) { return {}; }  // prefill: ggml_avx512.cpp's tiles
 
 }  // namespace db::cpu
 
