@@ -307,7 +307,7 @@ TEST(GgmlOrder, PolynomialExpIsAccurate) {
   EXPECT_EQ(cpu::ggml_v_silu(0.0f), 0.0f);
 }
 
-// On AVX-512 VNNI the q8_0/q4_0 tiles are the wide ones (8 weight rows, two per register).
+// On AVX-512 VNNI the q8_0/q4_0/q6_K/f16 tiles are the wide ones (two weight rows per register).
 TEST(GgmlOrder, Avx512TilesAreChosenWhereTheCpuHasThem) {
   if (std::string(cpu::cpu_isa_name()) != "avx512" || !cpu::cpu_features().avx512_vnni)
     GTEST_SKIP() << "the " << cpu::cpu_isa_name() << " kernels are active (no AVX-512 VNNI here, or DRAWBRIDGE_CPU_ISA caps it)";
@@ -316,6 +316,11 @@ TEST(GgmlOrder, Avx512TilesAreChosenWhereTheCpuHasThem) {
     EXPECT_EQ(k.tile, cpu::gemm_kernel_ggml_avx512_gemm(t).tile) << dtype_name(t);
     EXPECT_EQ(k.rows, 8) << dtype_name(t);
   }
+  const cpu::GemmKernel q6 = cpu::gemm_kernel(DType::Q6_K, 512, 60, 5);
+  EXPECT_EQ(q6.tile, cpu::gemm_kernel_ggml_avx512_gemm(DType::Q6_K).tile);
+  EXPECT_EQ(cpu::gemm_kernel(DType::Q6_K, 512, 60, 1).tile, nullptr);  // decode: one dot per row
+  const cpu::GemmKernel f16 = cpu::gemm_kernel(DType::F16, 256, 64, 9);
+  EXPECT_EQ(f16.tile, cpu::gemm_kernel_ggml_avx512_gemm(DType::F16).tile);
 }
 
 // Which weights the CPU packs at load: q4_0 and q4_K with N % 8 == 0 (ggml's repacked shapes) on

@@ -130,6 +130,9 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     const DotTraits& t = *dot_traits_ref(weight);
     if (weight == DType::Q4_K && select_vec_dot(t, k, n, m) == t.vec_dot_x8 && active_isa() >= Isa::Avx2)
       return gemm_kernel_ggml_avx2_q4_k_x8();
+    // q6_K (vec_dot order at every batch): the AVX-512 tile shares each row's decode.
+    if (weight == DType::Q6_K && m >= 2 && active_isa() == Isa::Avx512 && cpu_features().avx512_vnni)
+      return gemm_kernel_ggml_avx512_gemm(weight);
     return {};
   }
   if (ggml_order(weight)) {

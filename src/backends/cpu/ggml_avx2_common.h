@@ -40,6 +40,23 @@ inline int32_t hsum_i32(__m256i a) {
   return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
 }
 
+inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256i nibbles_lo(__m256i b) { return _mm256_and_si256(b, _mm256_set1_epi8(0x0F)); }
+inline __m256i nibbles_hi(__m256i b) { return _mm256_and_si256(_mm256_srli_epi16(b, 4), _mm256_set1_epi8(0x0F)); }
+// Bits [shift, shift + width) of every byte, shifted down (shift + width <= 8).
+inline __m256i bits_of(__m256i b, int shift, int mask) {
+  return _mm256_and_si256(_mm256_srli_epi16(b, shift), _mm256_set1_epi8(char(mask)));
+}
+
+// Quarter k of half h of a Q6_K super-block (elements 128h + 32k ..) as 32 unsigned 6-bit quants
+// (0..63), in ggml's AVX2 layout: low/high nibbles of ql, two bits of qh above them.
+template <class BlockQ6K>
+inline __m256i q6_k_quarter(const BlockQ6K& x, int h, int k) {
+  const __m256i ql = load(x.ql + 64 * h + 32 * (k & 1)), qh = load(x.qh + 32 * h);
+  return _mm256_or_si256(k < 2 ? nibbles_lo(ql) : nibbles_hi(ql), _mm256_slli_epi16(bits_of(qh, 2 * k, 3), 4));
+}
+
 // GEMM tiles of 8 weight rows × up to 4 activation rows: the 8 rows' integer sums are gathered into
 // one vector (exact integer adds), so one FMA advances 8 outputs, as ggml's repacked kernels do.
 constexpr int kX8Rows = 8, kX8Cols = 4;

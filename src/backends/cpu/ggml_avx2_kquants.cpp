@@ -20,8 +20,6 @@
 namespace db::cpu {
 namespace {
 
-inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
 // 32 unsigned quants times 32 q8 values, scaled: int32 lane l = scale * sum of elements 4l..4l+3.
 inline __m256i scaled_lanes(__m256i q, __m256i y, __m256i scale16) {
   return _mm256_madd_epi16(scale16, _mm256_maddubs_epi16(q, y));
@@ -29,12 +27,6 @@ inline __m256i scaled_lanes(__m256i q, __m256i y, __m256i scale16) {
 // Scales of two 16-element sub-blocks (low and high half of a 32-byte register).
 inline __m256i scale_pair(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(int16_t(hi)), _mm_set1_epi16(int16_t(lo))); }
 
-inline __m256i nibbles_lo(__m256i b) { return _mm256_and_si256(b, _mm256_set1_epi8(0x0F)); }
-inline __m256i nibbles_hi(__m256i b) { return _mm256_and_si256(_mm256_srli_epi16(b, 4), _mm256_set1_epi8(0x0F)); }
-// Bits [shift, shift + width) of every byte, shifted down (shift + width <= 8).
-inline __m256i bits_of(__m256i b, int shift, int mask) {
-  return _mm256_and_si256(_mm256_srli_epi16(b, shift), _mm256_set1_epi8(char(mask)));
-}
 
 // The 6-bit scales and mins of Q4_K/Q5_K (get_scale_min_k4).
 inline void scales_mins(const uint8_t* q, uint8_t sc[8], uint8_t m[8]) {
@@ -451,11 +443,8 @@ float dot_q6_k(int64_t n, const void* xv, const void* yv) {
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
     __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load(x[b].ql + 64 * h), ql1 = load(x[b].ql + 64 * h + 32), qh = load(x[b].qh + 32 * h);
-      const __m256i q[4] = {_mm256_or_si256(nibbles_lo(ql0), _mm256_slli_epi16(bits_of(qh, 0, 3), 4)),
-                            _mm256_or_si256(nibbles_lo(ql1), _mm256_slli_epi16(bits_of(qh, 2, 3), 4)),
-                            _mm256_or_si256(nibbles_hi(ql0), _mm256_slli_epi16(bits_of(qh, 4, 3), 4)),
-                            _mm256_or_si256(nibbles_hi(ql1), _mm256_slli_epi16(bits_of(qh, 6, 3), 4))};
+      const __m256i q[4] = {q6_k_quarter(x[b], h, 0), q6_k_quarter(x[b], h, 1), q6_k_quarter(x[b], h, 2),
+                            q6_k_quarter(x[b], h, 3)};
       for (int k = 0; k < 4; ++k) {
         const int s = 8 * h + 2 * k;
         const __m128i pick = _mm_set_epi64x(0x0101010101010101LL * (s + 1), 0x0101010101010101LL * s);

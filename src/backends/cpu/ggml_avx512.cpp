@@ -162,6 +162,78 @@ void q4_k_x16(const GemmTile& t) {
   }
 }
 
+// ---- q6_K weights, several activation rows ------------------------------------------------------
+// ggml_vec_dot_q6_K_q8_K per output: int32 lane l of each 32-element quarter gets
+// scale · Σ(elements 4l..4l+3) (vpmaddubsw, then vpmaddwd by the 16-element sub-block's scale),
+// summed over the super-block; minus 32 · Σ scale·bsum; one FMA per super-block into 8 float
+// lanes, then hsum_float_8. Two weight rows per 512-bit register, as for q8_0; each row's quants
+// and scales are decoded once per super-block for all activation rows of the tile.
+constexpr int kQ6Rows = 4, kQ6Cols = 4;
+
+template <int C>
+void q6_k_tile(const GemmTile& t) {
+  constexpr int P = kQ6Rows / 2;
+  const BlockQ6_K* w[kQ6Rows];
+  for (int r = 0; r < kQ6Rows; ++r)  // rows past nr repeat the last one; their sums are not stored
+    w[r] = reinterpret_cast<const BlockQ6_K*>(static_cast<const char*>(t.w) + size_t(r < t.nr ? r : t.nr - 1) * t.ws);
+  const BlockQ8_K* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(t.x) + size_t(c) * t.xs);
+  auto both = [](__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); };
+  auto scales16 = [](const BlockQ6_K& b) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+  };
+  __m512 acc[P][C];
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < t.k / QK_K; ++b) {
+    __m512i sc16[P], sumi[P][C];
+    for (int p = 0; p < P; ++p) {
+      sc16[p] = both(scales16(w[2 * p][b]), scales16(w[2 * p + 1][b]));
+      for (int c = 0; c < C; ++c) sumi[p][c] = _mm512_setzero_si512();
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 4; ++k) {
+        const int s = 8 * h + 2 * k;  // sub-blocks s and s + 1: sc[s] ×8 | sc[s+1] ×8 per row
+        auto halves = [](int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(int16_t(hi)), _mm_set1_epi16(int16_t(lo))); };
+        const __m512i pick = both(halves(s, s + 1), halves(16 + s, 17 + s));  // row B's scales are int16 lanes 16..31
+        __m512i q[P], scale[P];
+        for (int p = 0; p < P; ++p) {
+          q[p] = both(q6_k_quarter(w[2 * p][b], h, k), q6_k_quarter(w[2 * p + 1][b], h, k));
+          scale[p] = _mm512_permutexvar_epi16(pick, sc16[p]);
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m512i yv = _mm512_broadcast_i64x4(load(x[c][b].qs + 128 * h + 32 * k));
+          for (int p = 0; p < P; ++p)
+            sumi[p][c] = _mm512_add_epi32(sumi[p][c], _mm512_madd_epi16(scale[p], _mm512_maddubs_epi16(q[p], yv)));
+        }
+      }
+    for (int c = 0; c < C; ++c) {
+      const __m512i bsums = _mm512_broadcast_i64x4(load(x[c][b].bsums));
+      const __m512 dy = _mm512_set1_ps(x[c][b].d);
+      for (int p = 0; p < P; ++p) {
+        const __m512i s = _mm512_sub_epi32(sumi[p][c], _mm512_slli_epi32(_mm512_madd_epi16(bsums, sc16[p]), 5));
+        const __m512 dw = _mm512_insertf32x8(_mm512_set1_ps(h2f(w[2 * p][b].d)), _mm256_set1_ps(h2f(w[2 * p + 1][b].d)), 1);
+        acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(dy, dw), _mm512_cvtepi32_ps(s), acc[p][c]);
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) {
+      float* y = t.y + size_t(c) * t.ys + 2 * p;
+      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
+      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
+    }
+}
+
+void q6_k_tiles(const GemmTile& t) {
+  switch (t.nc) {
+    case 1: return q6_k_tile<1>(t);
+    case 2: return q6_k_tile<2>(t);
+    case 3: return q6_k_tile<3>(t);
+    default: return q6_k_tile<4>(t);
+  }
+}
+
 // ---- q8_0 and q4_0 weights as stored, several activation rows -----------------------------------
 // ggml_vec_dot_q8_0_q8_0 (and _q4_0_q8_0) per output: 8 int32 lanes of 4-product sums, scaled by
 // d_w · d_x and FMA-accumulated block after block, then hsum_float_8. A 512-bit register holds two
@@ -335,6 +407,7 @@ GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight) {
     case DType::F32: return float_kernel<f32x8>();
     case DType::F16: return float_kernel<f16x8>();
     case DType::BF16: return float_kernel<bf16x8>();  // not in ggml's order contract; the same tile serves it
+    case DType::Q6_K: return GemmKernel{q6_k_tiles, kQ6Rows, kQ6Cols};
     case DType::Q8_0: return GemmKernel{quant_tiles<Q8Weights>, kQRows, kQCols};
     case DType::Q4_0: return GemmKernel{quant_tiles<Q4Weights>, kQRows, kQCols};
     default: return {};

@@ -116,8 +116,9 @@ struct BlockQ4_0x16 {
 };
 static_assert(sizeof(BlockQ4_0x16) == 16 * 18);
 // AVX-512 VNNI tiles in ggml's orders (ggml_avx512.cpp; empty kernels where not compiled): the
-// repacked q4_0 order on BlockQ4_0x16 groups, and for f32/f16/q8_0/q4_0 weights as stored the
-// per-output 8-lane orders of gemm_kernel_avx2_ggml_order's tiles (tinyBLAS's for floats, K % 8 == 0).
+// repacked q4_0 order on BlockQ4_0x16 groups, and for f32/f16/q8_0/q4_0/q6_K weights as stored
+// the per-output 8-lane orders of ggml's kernels for batches (tinyBLAS's for floats, K % 8 == 0;
+// ggml_vec_dot_q8_0_q8_0's and _q6_K_q8_K's); bf16 (no order contract) uses the float tile.
 GemmKernel gemm_kernel_ggml_avx512_q4_0x16_packed();
 GemmKernel gemm_kernel_ggml_avx512_gemm(DType weight);
 // 8 q4_K weight rows packed at load: super-block b of the group holds the 8 rows' scales as
