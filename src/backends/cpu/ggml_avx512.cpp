@@ -21,6 +21,31 @@ inline __m512i bcast4_512(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// Calls f(Cols<n>{}) for the tile's activation-row count n = nc (1..N), so each count gets its
+// own unrolled tile.
+template <int N>
+struct Cols {
+  static constexpr int value = N;
+};
+template <int N, class F>
+void for_cols(int nc, const F& f) {
+  if constexpr (N > 1)
+    if (nc < N) return for_cols<N - 1>(nc, f);
+  f(Cols<N>{});
+}
+
+// Outputs of tiles that hold weight rows 2p and 2p + 1 in the halves of acc[p][c]: hsum_float_8 of
+// each half, rows past t.nr dropped.
+template <int P, int C>
+void store_row_pairs(const __m512 (&acc)[P][C], const GemmTile& t) {
+  for (int p = 0; p < P; ++p)
+    for (int c = 0; c < C; ++c) {
+      float* y = t.y + size_t(c) * t.ys + 2 * p;
+      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
+      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
+    }
+}
+
 // ---- q4_0 on weights packed 16 rows at a time (BlockQ4_0x16) ----------------------------------
 // ggml sums each output of repacked q4_0 as one float, block after block:
 // acc = fma(float(block integer sum), d_w · d_x, acc) (dot_q4_0_x8). Here one 512-bit lane per
@@ -75,12 +100,7 @@ void q4_x16_tile(const GemmTile& t) {
 }
 
 void q4_x16(const GemmTile& t) {
-  switch (t.nc) {
-    case 1: return q4_x16_tile<1>(t);
-    case 2: return q4_x16_tile<2>(t);
-    case 3: return q4_x16_tile<3>(t);
-    default: return q4_x16_tile<4>(t);
-  }
+  for_cols<kX16Cols>(t.nc, [&](auto c) { q4_x16_tile<decltype(c)::value>(t); });
 }
 
 // ---- q4_K on weights packed 16 rows at a time (BlockQ4_Kx16) ------------------------------------
@@ -217,21 +237,11 @@ void q6_k_tile(const GemmTile& t) {
       }
     }
   }
-  for (int p = 0; p < P; ++p)
-    for (int c = 0; c < C; ++c) {
-      float* y = t.y + size_t(c) * t.ys + 2 * p;
-      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
-      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
-    }
+  store_row_pairs<P, C>(acc, t);
 }
 
 void q6_k_tiles(const GemmTile& t) {
-  switch (t.nc) {
-    case 1: return q6_k_tile<1>(t);
-    case 2: return q6_k_tile<2>(t);
-    case 3: return q6_k_tile<3>(t);
-    default: return q6_k_tile<4>(t);
-  }
+  for_cols<kQ6Cols>(t.nc, [&](auto c) { q6_k_tile<decltype(c)::value>(t); });
 }
 
 // ---- q8_0 and q4_0 weights as stored, several activation rows -----------------------------------
@@ -287,22 +297,12 @@ void quant_tile(const GemmTile& t) {
       }
     }
   }
-  for (int p = 0; p < P; ++p)
-    for (int c = 0; c < C; ++c) {
-      float* y = t.y + size_t(c) * t.ys + 2 * p;
-      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
-      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
-    }
+  store_row_pairs<P, C>(acc, t);
 }
 
 template <class Wt>
 void quant_tiles(const GemmTile& t) {
-  switch (t.nc) {
-    case 1: return quant_tile<Wt, 1>(t);
-    case 2: return quant_tile<Wt, 2>(t);
-    case 3: return quant_tile<Wt, 3>(t);
-    default: return quant_tile<Wt, 4>(t);
-  }
+  for_cols<kQCols>(t.nc, [&](auto c) { quant_tile<Wt, decltype(c)::value>(t); });
 }
 
 // ---- f32/f16/bf16 weights, several activation rows (tinyBLAS's order) ------------------------------
@@ -372,25 +372,17 @@ void float_packed_tile(const GemmTile& t) {
       for (int p = 0; p < P; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
     }
   }
-  for (int p = 0; p < P; ++p)
-    for (int c = 0; c < C; ++c) {
-      float* y = t.y + size_t(c) * t.ys + 2 * p;
-      if (2 * p < t.nr) y[0] = hsum8(_mm512_castps512_ps256(acc[p][c]));
-      if (2 * p + 1 < t.nr) y[1] = hsum8(_mm512_extractf32x8_ps(acc[p][c], 1));
-    }
+  store_row_pairs<P, C>(acc, t);
 }
 
-template <int C = kFCols>
 void float_packed_tiles(const GemmTile& t) {
-  if constexpr (C > 1)
-    if (t.nc < C) return float_packed_tiles<C - 1>(t);
-  float_packed_tile<C>(t);
+  for_cols<kFCols>(t.nc, [&](auto c) { float_packed_tile<decltype(c)::value>(t); });
 }
 
 
 template <__m256 (*Expand)(const void*, int64_t)>
 GemmKernel float_kernel() {
-  return GemmKernel{float_packed_tiles<>, kFRows, kFCols, pair_packed_bytes, pair_pack<Expand>, float_prepared_bytes,
+  return GemmKernel{float_packed_tiles, kFRows, kFCols, pair_packed_bytes, pair_pack<Expand>, float_prepared_bytes,
                     expand_prepare<Expand>};
 }
 
