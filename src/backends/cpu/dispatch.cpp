@@ -77,6 +77,8 @@ void mad_f16_f16_ref(int64_t n, void* accv, float ms, float vs, const void* vv) 
 
 }  // namespace
 
+bool avx512_vnni_active() { return active_isa() == Isa::Avx512 && cpu_features().avx512_vnni; }
+
 const char* cpu_isa_name() {
   switch (active_isa()) {
     case Isa::Avx512: return "avx512";
@@ -131,7 +133,7 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     if (weight == DType::Q4_K && select_vec_dot(t, k, n, m) == t.vec_dot_x8 && active_isa() >= Isa::Avx2)
       return gemm_kernel_ggml_avx2_q4_k_x8();
     // q6_K (vec_dot order at every batch): the AVX-512 tile shares each row's decode.
-    if (weight == DType::Q6_K && m >= 2 && active_isa() == Isa::Avx512 && cpu_features().avx512_vnni)
+    if (weight == DType::Q6_K && m >= 2 && avx512_vnni_active())
       return gemm_kernel_ggml_avx512_gemm(weight);
     return {};
   }
@@ -145,7 +147,7 @@ GemmKernel gemm_kernel(DType weight, int64_t k, int64_t n, int64_t m) {
     const bool quant = weight == DType::Q8_0 || weight == DType::Q4_0;
     const bool tiles_ok = m >= 2 && (want == t.vec_dot_gemm || (quant && want == t.vec_dot));
     if (!tiles_ok || active_isa() < Isa::Avx2) return {};
-    if (active_isa() == Isa::Avx512 && cpu_features().avx512_vnni && (quant || m >= kWideFloatMinRows))
+    if (avx512_vnni_active() && (quant || m >= kWideFloatMinRows))
       if (GemmKernel k = gemm_kernel_ggml_avx512_gemm(weight); k.tile) return k;
     return gemm_kernel_avx2_ggml_order(weight, m);
   }

@@ -22,6 +22,9 @@ const CpuFeatures& cpu_features();
 // The kernel family dot_traits() picks: "avx512", "avx2", "neon" or "ref" (DRAWBRIDGE_CPU_ISA=ref|avx2
 // in the environment caps it, for comparisons and bisecting).
 const char* cpu_isa_name();
+// True when the AVX-512 family is active and the CPU has VNNI: ggml_avx512.cpp's tiles and the
+// 16-row packed layouts are used.
+bool avx512_vnni_active();
 
 // One GEMM tile: y[c * ys + r] = dot(weight row r, activation row c) for r < nr, c < nc.
 struct GemmTile {

@@ -29,11 +29,9 @@ void pack_q4_0_rows(int64_t k, const void* w, size_t ws, void* dst) {
     }
 }
 
-template <class Packed>
-size_t q4_0_group_bytes(int64_t k) { return size_t(k / QK4_0) * sizeof(Packed); }
-
-template <class Packed>
-size_t q4_k_group_bytes(int64_t k) { return size_t(k / QK_K) * sizeof(Packed); }
+// Bytes of one packed group: one Packed block per Elems elements of k.
+template <class Packed, int64_t Elems>
+size_t group_bytes(int64_t k) { return size_t(k / Elems) * sizeof(Packed); }
 
 // Super-block b of rows r = 0..R-1 → packed block b: scales, unpacked sub-block scales and mins,
 // then per pair p of sub-blocks bytes 32p + 4g .. + 3 of row r at qs[p][g][4r].
@@ -56,8 +54,6 @@ bool x86_kernels_active() {
   const std::string_view isa = cpu_isa_name();
   return isa == "avx2" || isa == "avx512";
 }
-
-bool avx512_vnni_kernels_active() { return std::string_view(cpu_isa_name()) == "avx512" && cpu_features().avx512_vnni; }
 
 // DRAWBRIDGE_NO_REPACK=1 reads every weight as stored (llama.cpp's --no-repack), for comparisons.
 bool repack_disabled() {
@@ -83,23 +79,23 @@ void release_pages(const void* p, size_t n) {
 }  // namespace
 
 const WeightLayout* packed_layout(DType weight, int64_t k, int64_t n) {
-  static const WeightLayout q4_0x8{"q4_0x8", 8, q4_0_group_bytes<BlockQ4_0x8>, pack_q4_0_rows<BlockQ4_0x8, 8>,
+  static const WeightLayout q4_0x8{"q4_0x8", 8, group_bytes<BlockQ4_0x8, QK4_0>, pack_q4_0_rows<BlockQ4_0x8, 8>,
                                    gemm_kernel_ggml_avx2_q4_0x8_packed()};
-  static const WeightLayout q4_0x16{"q4_0x16", 16, q4_0_group_bytes<BlockQ4_0x16>, pack_q4_0_rows<BlockQ4_0x16, 16>,
+  static const WeightLayout q4_0x16{"q4_0x16", 16, group_bytes<BlockQ4_0x16, QK4_0>, pack_q4_0_rows<BlockQ4_0x16, 16>,
                                     gemm_kernel_ggml_avx512_q4_0x16_packed()};
-  static const WeightLayout q4_kx8{"q4_Kx8", 8, q4_k_group_bytes<BlockQ4_Kx8>, pack_q4_k_rows<BlockQ4_Kx8, 8>,
+  static const WeightLayout q4_kx8{"q4_Kx8", 8, group_bytes<BlockQ4_Kx8, QK_K>, pack_q4_k_rows<BlockQ4_Kx8, 8>,
                                    gemm_kernel_ggml_avx2_q4_kx8_packed()};
-  static const WeightLayout q4_kx16{"q4_Kx16", 16, q4_k_group_bytes<BlockQ4_Kx16>, pack_q4_k_rows<BlockQ4_Kx16, 16>,
+  static const WeightLayout q4_kx16{"q4_Kx16", 16, group_bytes<BlockQ4_Kx16, QK_K>, pack_q4_k_rows<BlockQ4_Kx16, 16>,
                                     gemm_kernel_ggml_avx512_q4_kx16_packed()};
   // q4_0 and q4_K weights that ggml repacks (N % 8 == 0), read in that order by the AVX2 kernels;
   // on AVX-512 VNNI, those with N % 16 == 0 in 16-row groups (the same order per output).
   if (n % 8 != 0 || !x86_kernels_active() || repack_disabled()) return nullptr;
   if (weight == DType::Q4_0 && k % QK4_0 == 0) {
-    if (n % 16 == 0 && avx512_vnni_kernels_active() && q4_0x16.kernel.tile) return &q4_0x16;
+    if (n % 16 == 0 && avx512_vnni_active() && q4_0x16.kernel.tile) return &q4_0x16;
     if (q4_0x8.kernel.tile) return &q4_0x8;
   }
   if (weight == DType::Q4_K && k % QK_K == 0) {
-    if (n % 16 == 0 && avx512_vnni_kernels_active() && q4_kx16.kernel.tile) return &q4_kx16;
+    if (n % 16 == 0 && avx512_vnni_active() && q4_kx16.kernel.tile) return &q4_kx16;
     if (q4_kx8.kernel.tile) return &q4_kx8;
   }
   return nullptr;
